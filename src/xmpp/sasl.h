@@ -70,7 +70,7 @@ void pl_sasl_mechanisms(const pl_sasl_opts *opts, char *buf, size_t n);
  * copied (cb_data too). */
 int pl_sasl_start(const char *mech, const pl_sasl_opts *opts, pl_sasl **out);
 /* One step with the client's data (in may be NULL/0 for an empty initial response or a resumed step).
- * On return, *out/*outlen hold server data (caller frees *out; may be NULL with outlen 0). Returns a
+ * On return, *out and *outlen hold server data (caller frees *out; may be NULL with outlen 0). Returns a
  * PL_SASL_* step result or error; after an error or SUCCESS no more steps are allowed. */
 int pl_sasl_step(pl_sasl *s, const unsigned char *in, size_t inlen, unsigned char **out,
 	size_t *outlen);
