@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# deps.sh: installs the Debian packages parley needs, only when some are missing.
+#   deps.sh build   - to build and run parleyd
+#   deps.sh test    - also what the test suites need (cmocka, clang/libFuzzer, pytest, slixmpp)
+set -euo pipefail
+build_pkgs=(cmake make gcc pkg-config openssl libuv1-dev libssl-dev libexpat1-dev libsqlite3-dev
+	libidn11-dev libinih-dev libjansson-dev libsodium-dev uthash-dev)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3-pytest python3-slixmpp procps)
+want=("${build_pkgs[@]}")
+[ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "parley: installing ${missing[*]}"
+	SUDO=""
+	[ "$(id -u)" -ne 0 ] && SUDO=sudo
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
