@@ -62,6 +62,10 @@ typedef struct pl_config {
  * "command line: --limits.c2s_rate: ...") into err. Unknown sections and keys are errors. */
 int pl_config_load(const char *path, const char *const *overrides, size_t noverrides, pl_config **out,
 	char *err, size_t errlen);
+/* Same as pl_config_load with the file content given in memory (data, len; need not be NUL-terminated);
+ * name is used in messages and stored as path (NULL shows "(config)"). Used by tests and the fuzzer. */
+int pl_config_load_buffer(const char *name, const char *data, size_t len, const char *const *overrides,
+	size_t noverrides, pl_config **out, char *err, size_t errlen);
 void pl_config_free(pl_config *c);
 /* 1 if host is a configured virtual host (normal or anonymous). */
 int pl_config_is_host(const pl_config *c, const char *host);

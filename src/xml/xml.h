@@ -35,7 +35,12 @@ typedef struct pl_xml_node {
 	char *text; /* text node content (UTF-8, unescaped, NUL-terminated); NULL for elements */
 	size_t textlen;
 	struct pl_xml_node *parent;
+	size_t cap_attrs; /* allocated slots in attrs (managed by the tree functions) */
 } pl_xml_node;
+
+/* Parser limits: element nesting below a stanza's root and attributes per element. Exceeding either is
+ * PL_XML_E_TOO_BIG. */
+enum { PL_XML_MAX_DEPTH = 100, PL_XML_MAX_ATTRS = 100 };
 
 /* ---- Tree. A tree is owned by whoever holds its root; pl_xml_free frees the whole subtree and
  * detaches it from its parent if it has one. ---- */
