@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +63,21 @@ static int load_config(pl_config **out)
 	enum pl_log_level lvl;
 	if (pl_log_parse_level((*out)->log_level, &lvl) == 0) pl_log_set_level(lvl);
 	return 0;
+}
+
+/* Raises the open-file limit to its hard maximum: every client connection is a descriptor, and the soft
+ * default (often 1024) would cap a small server far below max_connections. */
+static void raise_nofile(int wanted)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)wanted + 64)
+		PL_WARN(0, "open-file limit %llu is below max_connections %d: raise LimitNOFILE or ulimit -n",
+			(unsigned long long)rl.rlim_cur, wanted);
 }
 
 static char *status_cb(void *ud) { return pl_server_status_json(g.srv); }
@@ -141,6 +157,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile(cfg->max_connections);
 	g.loop = uv_default_loop();
 	char err[1024];
 	char *admin_path = pl_strdup(cfg->admin_socket);
