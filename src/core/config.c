@@ -73,6 +73,7 @@ static const struct field fields[] = {
     F_STR("tls", "key", key, "./var/tls/key.pem"),
     F_BOOL("tls", "self_signed", self_signed, "true"),
     F_BOOL("tls", "starttls_required", starttls_required, "true"),
+    F_BOOL("tls", "channel_binding", channel_binding, "true"),
 
     F_INT("limits", "max_connections", max_connections, 1, 1000000, "20000"),
     F_INT("limits", "max_connections_per_ip", max_connections_per_ip, 0, 1000000, "0"),

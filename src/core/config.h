@@ -34,6 +34,7 @@ typedef struct pl_config {
 	char *key;              /* key = ./var/tls/key.pem */
 	int self_signed;        /* self_signed = true: generate cert/key when missing */
 	int starttls_required;  /* starttls_required = true */
+	int channel_binding;    /* channel_binding = true: offer SCRAM-*-PLUS (tls-exporter, TLS 1.3) */
 
 	/* [limits] */
 	int max_connections;        /* max_connections = 20000 */

@@ -81,6 +81,13 @@ const char *pl_sasl_username(const pl_sasl *s);
  * exchange goes on with dummy credentials and ends in PL_SASL_E_NOT_AUTHORIZED (no user enumeration). */
 void pl_sasl_set_creds(pl_sasl *s, const pl_sasl_creds *creds);
 const char *pl_sasl_mech_name(const pl_sasl *s);
+/* The authorization identity the client asked for (SCRAM "a=", PLAIN authzid) as a prepared bare JID, or
+ * NULL when it gave none. It is accepted only when its localpart is the username; its domain is not
+ * checked here: the caller must compare it with the stream's host. Valid until pl_sasl_free. */
+const char *pl_sasl_authzid(const pl_sasl *s);
+/* Tests only: makes every later SCRAM exchange use server_nonce_part as the server's part of the nonce
+ * instead of 24 random bytes (to reproduce RFC test vectors); NULL restores random nonces. */
+void pl_sasl_test_set_nonce(const char *server_nonce_part);
 void pl_sasl_free(pl_sasl *s);
 
 /* base64 (RFC 4648, no line breaks). encode returns a new NUL-terminated string; decode returns 0 and a

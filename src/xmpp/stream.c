@@ -17,7 +17,9 @@
 #include <string.h>
 
 #define BACKLOG_MAX 64
-#define SASL_MAX_FAILURES 3
+/* Failed attempts allowed on one stream: enough for a client that walks down the offered mechanisms
+ * (slixmpp tries each -PLUS and SCRAM variant before PLAIN), few enough to stop password guessing. */
+#define SASL_MAX_FAILURES 5
 
 enum c2s_state { ST_HEADER, ST_NEGOTIATE, ST_AUTHED, ST_BOUND, ST_CLOSED };
 
@@ -90,14 +92,6 @@ static void c2s_write(pl_c2s *c, const char *s, size_t len)
 
 static void c2s_writes(pl_c2s *c, const char *s) { c2s_write(c, s, strlen(s)); }
 
-static void c2s_write_xml(pl_c2s *c, const pl_xml_node *n)
-{
-	pl_buf b = PL_BUF_INIT;
-	pl_xml_serialize(n, PL_NS_CLIENT, &b);
-	c2s_write(c, b.data, b.len);
-	pl_buf_free(&b);
-}
-
 static void c2s_send_header(pl_c2s *c)
 {
 	if (c->header_sent) return;
@@ -155,7 +149,8 @@ static void c2s_sasl_opts(pl_c2s *c, pl_sasl_opts *o, unsigned char cb[32])
 	o->tls = c->conn->tls;
 	o->allow_anonymous = c->anonymous_host;
 	o->allow_plain = 1;
-	if (c->conn->tls && pl_conn_tls_exporter(c->conn, cb) == 0) {
+	o->iterations = c->srv->cfg->scram_iterations; /* unknown users look like real ones */
+	if (c->conn->tls && c->srv->cfg->channel_binding && pl_conn_tls_exporter(c->conn, cb) == 0) {
 		o->cb_data = cb;
 		o->cb_len = 32;
 	}
@@ -347,6 +342,14 @@ static void c2s_sasl_reply(pl_c2s *c, int rc, unsigned char *out, size_t outlen)
 		}
 		c2s_async_begin(c);
 		return;
+	}
+	if (rc == PL_SASL_SUCCESS && pl_sasl_authzid(c->sasl)) {
+		/* the sasl module checked the localpart; the domain must be this stream's host */
+		const char *at = strchr(pl_sasl_authzid(c->sasl), '@');
+		if (!at || strcmp(at + 1, c->host) != 0) {
+			c2s_sasl_failure(c, "invalid-authzid", NULL);
+			return;
+		}
 	}
 	if (rc == PL_SASL_CONTINUE || rc == PL_SASL_SUCCESS) {
 		char *b64 = outlen ? pl_base64_encode(out, outlen) : NULL;

@@ -17,7 +17,8 @@ def pw(user):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = Server()
+    # no read rate limit here, so that big-input tests run fast; test_stream checks the limit itself
+    srv = Server(["limits.c2s_rate=0"])
     for u in USERS:
         srv.adduser(u, pw(u))
     srv.start()

@@ -59,5 +59,9 @@ def run(coro_fn, timeout=60):
         return loop.run_until_complete(asyncio.wait_for(coro_fn(), timeout * SLOW))
     finally:
         loop.run_until_complete(asyncio.sleep(0.05))
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
         asyncio.set_event_loop(None)

@@ -100,7 +100,7 @@ def test_status_over_admin_socket(fresh_server):
     if st is None:
         assert "connections" in text
     else:
-        assert st["connections"] >= 3 and st["uptime"] >= 0
+        assert st["connections"] >= 3 and st["sessions"] >= 3 and st["uptime_seconds"] >= 0
     srv.stop()
     p = srv.ctl("status", check=False)
     assert p.returncode == 3

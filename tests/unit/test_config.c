@@ -84,6 +84,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c->key, "./var/tls/key.pem");
 	assert_int_equal(c->self_signed, 1);
 	assert_int_equal(c->starttls_required, 1);
+	assert_int_equal(c->channel_binding, 1);
 	assert_int_equal(c->max_connections, 20000);
 	assert_int_equal(c->max_connections_per_ip, 0);
 	assert_int_equal(c->c2s_rate, 10240);
@@ -139,6 +140,7 @@ static void test_every_type(void **state)
 	                   "key = /etc/k.pem\n"
 	                   "self_signed = no\n"
 	                   "starttls_required = Off\n"
+	                   "channel_binding = no\n"
 	                   "[limits]\n"
 	                   "max_connections = 1\n"
 	                   "max_connections_per_ip = +5\n"
@@ -178,6 +180,7 @@ static void test_every_type(void **state)
 	assert_string_equal(c->key, "/etc/k.pem");
 	assert_int_equal(c->self_signed, 0);
 	assert_int_equal(c->starttls_required, 0);
+	assert_int_equal(c->channel_binding, 0);
 	assert_int_equal(c->max_connections, 1);
 	assert_int_equal(c->max_connections_per_ip, 5);
 	assert_int_equal(c->c2s_rate, 0);
