@@ -23,9 +23,9 @@ count_ctest() { # parses "N% tests passed, F tests failed out of T"
 	t=$(echo "$line" | sed -E 's/.* failed out of ([0-9]+).*/\1/')
 	passed=$((passed + t - f)); failed=$((failed + f))
 }
-count_pytest() { # parses pytest's last line: "== 3 failed, 40 passed, 1 xfailed in 12s =="
+count_pytest() { # parses pytest's summary: "3 failed, 40 passed in 12.3s" (with or without "=" around)
 	local log=$1 line p f e
-	line=$(grep -E "^=+ .* in [0-9.]+s" "$log" | tail -1)
+	line=$(grep -E "^=* ?[0-9]+ (passed|failed|errors?).* in [0-9.]+s" "$log" | tail -1)
 	if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
 	p=$(echo "$line" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+" || echo 0)
 	f=$(echo "$line" | grep -oE "[0-9]+ failed" | grep -oE "[0-9]+" || echo 0)
