@@ -75,7 +75,7 @@ static void raise_nofile(int wanted)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)wanted + 64)
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)wanted)
 		PL_WARN(0, "open-file limit %llu is below max_connections %d: raise LimitNOFILE or ulimit -n",
 			(unsigned long long)rl.rlim_cur, wanted);
 }

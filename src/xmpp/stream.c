@@ -1,11 +1,15 @@
-/* stream.c: client-to-server XML streams on TCP and TLS connections (RFC 6120).
+/* stream.c: client-to-server XML streams (RFC 6120) on every transport.
  *
- * It owns one pl_c2s per connection: the XML stream parser, the negotiation state machine (stream
- * header -> STARTTLS -> SASL -> stream restart -> resource binding or XEP-0198 resumption), stream
- * errors, the authentication timeout and the idle keepalive (whitespace, then an XEP-0199 ping, then
- * connection-timeout). After binding, every stanza goes to the router and XEP-0198 nonzas to sm.c.
- * Asynchronous steps (credential and roster loading from the store) mark the stream busy: stanzas that
- * arrive meanwhile wait in a bounded backlog and reading is paused.
+ * It owns one pl_c2s per client stream: the negotiation state machine (stream header -> STARTTLS ->
+ * SASL -> stream restart -> resource binding or XEP-0198 resumption), stream errors, the authentication
+ * timeout and the idle keepalive (an XEP-0199 ping, then connection-timeout). After binding, every stanza
+ * goes to the router and XEP-0198 nonzas to sm.c. Asynchronous steps (credential and roster loading from
+ * the store) mark the stream busy: stanzas that arrive meanwhile wait in a bounded backlog and reading is
+ * paused.
+ *
+ * Transports: TCP/TLS connections are handled here (the XML stream parser over pl_conn bytes, STARTTLS);
+ * WebSocket and BOSH feed parsed input through pl_c2s_input_* (stream.h). All output goes through a
+ * pl_c2s_transport as whole elements whose bytes stand alone, so any framing can carry them.
  *
  * It does not own the session (session.c does) nor the connection (net.c frees it after on_close). */
 #include "xmpp/stream.h"
@@ -30,7 +34,14 @@ typedef struct backlog_item {
 
 struct pl_c2s {
 	pl_server *srv;
-	pl_conn *conn;
+	const pl_c2s_transport *tops; /* output; for TCP the built-in tcp_transport with t = this c2s */
+	void *t;
+	int open;            /* the transport is alive (not yet reported closed) */
+	int secure;          /* framed transports: encrypted (TCP asks its connection) */
+	char peer_ip[64];
+	int end_pending;     /* the client closed the stream while busy: end after the backlog */
+	int overflow;        /* the transport refused output (queue limit): close without flushing */
+	pl_conn *conn;       /* TCP only */
 	uint64_t id;
 	pl_xml_stream *parser;
 	enum c2s_state state;
@@ -57,6 +68,7 @@ static const pl_session_ops c2s_session_ops;
 static void c2s_process(pl_c2s *c, pl_xml_node *st);
 static void c2s_drain_backlog(pl_c2s *c);
 static void c2s_unref(pl_c2s *c);
+static void c2s_end_by_client(pl_c2s *c);
 
 /* Marks an asynchronous step in flight: c stays allocated until c2s_async_done. */
 static void c2s_async_begin(pl_c2s *c)
@@ -69,7 +81,7 @@ static void c2s_async_begin(pl_c2s *c)
 static int c2s_async_done(pl_c2s *c)
 {
 	c->busy = 0;
-	if (c->state == ST_CLOSED || !c->conn) {
+	if (c->state == ST_CLOSED || !c->open) {
 		c2s_unref(c);
 		return -1;
 	}
@@ -79,16 +91,29 @@ static int c2s_async_done(pl_c2s *c)
 
 /* ---- output ---- */
 
+/* Hands one standalone element to the transport. A full output queue ends the stream at once. */
+static int c2s_send_bytes(pl_c2s *c, pl_bytes *b)
+{
+	if (c->state == ST_CLOSED || !c->open) return PL_ECLOSED;
+	int rc = c->tops->send_element(c->t, b);
+	if (rc == PL_ELIMIT) {
+		PL_WARN(c->id, "output queue over its limit: disconnecting");
+		c->state = ST_CLOSED;
+		c->overflow = 1;
+		c->tops->send_close(c->t);
+	}
+	return rc;
+}
+
 static void c2s_write(pl_c2s *c, const char *s, size_t len)
 {
-	if (c->state == ST_CLOSED || !c->conn) return;
-	int rc = pl_conn_write_data(c->conn, s, len);
-	if (rc == PL_ELIMIT) {
-		PL_WARN(c->id, "output queue full: closing");
-		c->state = ST_CLOSED;
-		pl_conn_abort(c->conn);
-	}
+	if (c->state == ST_CLOSED || !c->open) return;
+	pl_bytes *b = pl_bytes_new(s, len);
+	c2s_send_bytes(c, b);
+	pl_bytes_unref(b);
 }
+
+static int c2s_is_secure(const pl_c2s *c) { return c->conn ? c->conn->tls : c->secure; }
 
 static void c2s_writes(pl_c2s *c, const char *s) { c2s_write(c, s, strlen(s)); }
 
@@ -98,16 +123,8 @@ static void c2s_send_header(pl_c2s *c)
 	unsigned char rnd[12];
 	randombytes_buf(rnd, sizeof rnd);
 	char *id = pl_base64_encode(rnd, sizeof rnd);
-	pl_buf b = PL_BUF_INIT;
-	pl_buf_appends(&b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-			   "xmlns:stream='http://etherx.jabber.org/streams' id='");
-	pl_buf_appends(&b, id);
-	pl_buf_appends(&b, "' from='");
 	const char *from = c->host ? c->host : c->srv->cfg->hosts.n ? c->srv->cfg->hosts.items[0] : "";
-	pl_buf_append_xml_escaped(&b, from, strlen(from), 1);
-	pl_buf_appends(&b, "' version='1.0' xml:lang='en'>");
-	c2s_write(c, b.data, b.len);
-	pl_buf_free(&b);
+	if (c->state != ST_CLOSED && c->open) c->tops->send_open(c->t, from, id);
 	free(id);
 	c->header_sent = 1;
 }
@@ -119,26 +136,27 @@ static void c2s_stream_error(pl_c2s *c, const char *condition, const char *text)
 	PL_INFO(c->id, "stream error: %s%s%s", condition, text ? ": " : "", text ? text : "");
 	c2s_send_header(c);
 	pl_buf b = PL_BUF_INIT;
-	pl_buf_printf(&b, "<stream:error><%s xmlns='" PL_NS_STREAM_ERRORS "'/>", condition);
+	pl_buf_printf(&b, "<stream:error xmlns:stream='" PL_NS_STREAMS "'><%s xmlns='" PL_NS_STREAM_ERRORS "'/>",
+		condition);
 	if (text) {
 		pl_buf_appends(&b, "<text xmlns='" PL_NS_STREAM_ERRORS "' xml:lang='en'>");
 		pl_buf_append_xml_escaped(&b, text, strlen(text), 0);
 		pl_buf_appends(&b, "</text>");
 	}
-	pl_buf_appends(&b, "</stream:error></stream:stream>");
+	pl_buf_appends(&b, "</stream:error>");
 	c2s_write(c, b.data, b.len);
 	pl_buf_free(&b);
+	if (c->state == ST_CLOSED) return; /* the write itself overflowed and closed */
 	c->state = ST_CLOSED;
-	if (c->conn) pl_conn_close(c->conn);
+	if (c->open) c->tops->send_close(c->t);
 }
 
 static void c2s_close(pl_c2s *c)
 {
 	if (c->state == ST_CLOSED) return;
 	c2s_send_header(c);
-	c2s_writes(c, "</stream:stream>");
 	c->state = ST_CLOSED;
-	if (c->conn) pl_conn_close(c->conn);
+	if (c->open) c->tops->send_close(c->t);
 }
 
 /* ---- features ---- */
@@ -146,11 +164,11 @@ static void c2s_close(pl_c2s *c)
 static void c2s_sasl_opts(pl_c2s *c, pl_sasl_opts *o, unsigned char cb[32])
 {
 	memset(o, 0, sizeof *o);
-	o->tls = c->conn->tls;
+	o->tls = c2s_is_secure(c);
 	o->allow_anonymous = c->anonymous_host;
 	o->allow_plain = 1;
 	o->iterations = c->srv->cfg->scram_iterations; /* unknown users look like real ones */
-	if (c->conn->tls && c->srv->cfg->channel_binding && pl_conn_tls_exporter(c->conn, cb) == 0) {
+	if (c->conn && c->conn->tls && c->srv->cfg->channel_binding && pl_conn_tls_exporter(c->conn, cb) == 0) {
 		o->cb_data = cb;
 		o->cb_len = 32;
 	}
@@ -160,13 +178,13 @@ static void c2s_send_features(pl_c2s *c)
 {
 	pl_config *cfg = c->srv->cfg;
 	pl_buf b = PL_BUF_INIT;
-	pl_buf_appends(&b, "<stream:features>");
+	pl_buf_appends(&b, "<stream:features xmlns:stream='" PL_NS_STREAMS "'>");
 	if (c->state == ST_NEGOTIATE) {
-		int tls_possible = !c->conn->tls && c->srv->tls;
+		int tls_possible = c->conn && !c->conn->tls && c->srv->tls;
 		if (tls_possible)
 			pl_buf_printf(&b, "<starttls xmlns='" PL_NS_TLS "'>%s</starttls>",
 				cfg->starttls_required ? "<required/>" : "");
-		if (c->conn->tls || !cfg->starttls_required || !c->srv->tls) {
+		if (c2s_is_secure(c) || !c->conn || !cfg->starttls_required || !c->srv->tls) {
 			pl_sasl_opts o;
 			unsigned char cb[32];
 			char mechs[256];
@@ -195,15 +213,10 @@ static void c2s_send_features(pl_c2s *c)
 
 /* ---- parser callbacks ---- */
 
-static int c2s_on_open(void *ud, const pl_xml_node *root)
+/* A stream header (or a framed <open/>) from the client: checks the domain and version, answers with our
+ * header and the features. Returns 0 or -1 when the stream was closed with an error. */
+static int c2s_open(pl_c2s *c, const char *to, const char *version)
 {
-	pl_c2s *c = ud;
-	const char *to = pl_xml_attr_get(root, "to");
-	const char *version = pl_xml_attr_get(root, "version");
-	if (!root->ns || strcmp(root->ns, PL_NS_STREAMS) != 0 || strcmp(root->name, "stream") != 0) {
-		c2s_stream_error(c, "invalid-namespace", NULL);
-		return -1;
-	}
 	char *host = NULL;
 	if (!to || pl_jid_nameprep(to, &host) != 0 || !pl_server_is_local_domain(c->srv, host)) {
 		free(host);
@@ -226,12 +239,24 @@ static int c2s_on_open(void *ud, const pl_xml_node *root)
 	}
 	if (c->state == ST_HEADER) c->state = ST_NEGOTIATE;
 	c2s_send_features(c);
-	return PL_XML_CONTINUE;
+	return 0;
 }
 
-static int c2s_on_stanza(void *ud, pl_xml_node *st)
+static int c2s_on_open(void *ud, const pl_xml_node *root)
 {
 	pl_c2s *c = ud;
+	if (!root->ns || strcmp(root->ns, PL_NS_STREAMS) != 0 || strcmp(root->name, "stream") != 0) {
+		c2s_stream_error(c, "invalid-namespace", NULL);
+		return -1;
+	}
+	return c2s_open(c, pl_xml_attr_get(root, "to"), pl_xml_attr_get(root, "version")) == 0
+		       ? PL_XML_CONTINUE
+		       : -1;
+}
+
+/* One top-level element from the client; ownership passes. Returns 0, or -1 when the stream closed. */
+static int c2s_element_in(pl_c2s *c, pl_xml_node *st)
+{
 	if (c->state == ST_CLOSED) {
 		pl_xml_free(st);
 		return -1;
@@ -249,11 +274,17 @@ static int c2s_on_stanza(void *ud, pl_xml_node *st)
 		else c->backlog = it;
 		c->backlog_tail = it;
 		c->nbacklog++;
-		pl_conn_pause(c->conn);
-		return PL_XML_CONTINUE;
+		if (c->tops->pause) c->tops->pause(c->t);
+		return 0;
 	}
 	c2s_process(c, st);
-	if (c->state == ST_CLOSED) return -1;
+	return c->state == ST_CLOSED ? -1 : 0;
+}
+
+static int c2s_on_stanza(void *ud, pl_xml_node *st)
+{
+	pl_c2s *c = ud;
+	if (c2s_element_in(c, st) != 0) return -1;
 	if (c->restart_pending == 2) {
 		c->restart_pending = 0;
 		return PL_XML_RESTART_DISCARD;
@@ -265,9 +296,9 @@ static int c2s_on_stanza(void *ud, pl_xml_node *st)
 	return PL_XML_CONTINUE;
 }
 
-static int c2s_on_stream_end(void *ud)
+/* The client closed its stream: a clean end (no XEP-0198 resumption). */
+static void c2s_end_by_client(pl_c2s *c)
 {
-	pl_c2s *c = ud;
 	PL_DEBUG(c->id, "client closed the stream");
 	if (c->session) {
 		pl_session *s = c->session;
@@ -277,6 +308,18 @@ static int c2s_on_stream_end(void *ud)
 		pl_session_end(s); /* a clean close ends XEP-0198 resumability */
 	}
 	c2s_close(c);
+}
+
+static int c2s_on_stream_end(void *ud)
+{
+	pl_c2s *c = ud;
+	if (c->busy) {
+		/* stanzas still wait for an asynchronous step: end once they are processed */
+		c->end_pending = 1;
+		if (c->tops->pause) c->tops->pause(c->t);
+		return PL_XML_CONTINUE;
+	}
+	c2s_end_by_client(c);
 	return -1;
 }
 
@@ -285,6 +328,7 @@ static const pl_xml_stream_cb c2s_parser_cb = {c2s_on_open, c2s_on_stanza, c2s_o
 /* Resets the parser now or, inside a parser callback, when it returns. */
 static void c2s_restart(pl_c2s *c, int discard)
 {
+	if (!c->parser) return; /* framed transports: the client sends a new open */
 	if (c->in_parser)
 		c->restart_pending = discard ? 2 : 1;
 	else
@@ -392,7 +436,7 @@ static void c2s_sasl_reply(pl_c2s *c, int rc, unsigned char *out, size_t outlen)
 	case PL_SASL_E_AUTHZID: cond = "invalid-authzid"; break;
 	default: break;
 	}
-	PL_INFO(c->id, "authentication failed (%s) on %s from %s", cond, c->host, c->conn->peer_ip);
+	PL_INFO(c->id, "authentication failed (%s) on %s from %s", cond, c->host, c->peer_ip);
 	c2s_sasl_failure(c, cond, NULL);
 }
 
@@ -425,7 +469,7 @@ static void c2s_handle_sasl(pl_c2s *c, pl_xml_node *st)
 			pl_sasl_free(c->sasl);
 			c->sasl = NULL;
 		}
-		if (!c->conn->tls && c->srv->tls && c->srv->cfg->starttls_required) {
+		if (c->conn && !c->conn->tls && c->srv->tls && c->srv->cfg->starttls_required) {
 			c2s_sasl_failure(c, "encryption-required", NULL);
 			return;
 		}
@@ -479,7 +523,7 @@ static void c2s_bind_done(pl_server *srv, pl_user *u, int status, void *ud)
 			if (r->resource && strcmp(s->resource, r->resource) == 0) taken = 1;
 		if (!taken) {
 			pl_buf b = PL_BUF_INIT;
-			pl_buf_appends(&b, "<iq type='error' id='");
+			pl_buf_appends(&b, "<iq xmlns='jabber:client' type='error' id='");
 			pl_buf_append_xml_escaped(&b, r->iq_id, strlen(r->iq_id), 1);
 			pl_buf_appends(&b, "'><error type='wait'><resource-constraint xmlns='" PL_NS_STANZAS
 					   "'/></error></iq>");
@@ -492,7 +536,7 @@ static void c2s_bind_done(pl_server *srv, pl_user *u, int status, void *ud)
 	c->session = s;
 	c->state = ST_BOUND;
 	pl_buf b = PL_BUF_INIT;
-	pl_buf_appends(&b, "<iq type='result' id='");
+	pl_buf_appends(&b, "<iq xmlns='jabber:client' type='result' id='");
 	pl_buf_append_xml_escaped(&b, r->iq_id, strlen(r->iq_id), 1);
 	pl_buf_appends(&b, "'><bind xmlns='" PL_NS_BIND "'><jid>");
 	pl_buf_append_xml_escaped(&b, s->full, strlen(s->full), 0);
@@ -515,7 +559,7 @@ static void c2s_handle_bind(pl_c2s *c, pl_xml_node *iq, pl_xml_node *bind)
 	if (res && *res && pl_jid_resourceprep(res, &prepped) != 0) {
 		free(res);
 		pl_buf b = PL_BUF_INIT;
-		pl_buf_appends(&b, "<iq type='error' id='");
+		pl_buf_appends(&b, "<iq xmlns='jabber:client' type='error' id='");
 		pl_buf_append_xml_escaped(&b, id ? id : "", strlen(id ? id : ""), 1);
 		pl_buf_appends(&b, "'><error type='modify'><bad-request xmlns='" PL_NS_STANZAS "'/></error></iq>");
 		c2s_write(c, b.data, b.len);
@@ -547,7 +591,7 @@ static void c2s_handle_resume(pl_c2s *c, pl_xml_node *st)
 	if (previd) HASH_FIND(hh_sm, c->srv->sm_sessions, previd, strlen(previd), s);
 	char bare[2048];
 	snprintf(bare, sizeof bare, "%s@%s", c->authid, c->host);
-	if (!s || !hs || strcmp(s->user->bare, bare) != 0 || s->closing) {
+	if (!s || !hs || strcmp(s->user->bare, bare) != 0 || s->closing || !s->sm_resumable) {
 		c2s_sm_failed(c, "item-not-found");
 		return;
 	}
@@ -555,6 +599,12 @@ static void c2s_handle_resume(pl_c2s *c, pl_xml_node *st)
 	unsigned long h = strtoul(hs, &end, 10);
 	if (!end || *end || h > UINT32_MAX) {
 		c2s_sm_failed(c, "bad-request");
+		return;
+	}
+	/* h must lie between what the client acknowledged and what was sent; checked before anything is
+	 * taken over, so a bad <resume/> leaves the session as it was */
+	if ((uint32_t)h - s->sm_acked > (uint32_t)s->sm_queued) {
+		c2s_sm_failed(c, "undefined-condition");
 		return;
 	}
 	/* take the session over from its old connection, if that is still open */
@@ -566,10 +616,7 @@ static void c2s_handle_resume(pl_c2s *c, pl_xml_node *st)
 		c2s_stream_error(old, "conflict", "the session was resumed by another connection");
 	}
 	if (s->sm_timer) uv_timer_stop(s->sm_timer);
-	if (pl_sm_ack(s, (uint32_t)h) != 0) {
-		c2s_stream_error(c, "undefined-condition", "h acknowledges more stanzas than were sent");
-		return;
-	}
+	pl_sm_ack(s, (uint32_t)h); /* cannot fail: checked above */
 	s->ops = &c2s_session_ops;
 	s->transport = c;
 	s->conn_id = c->id;
@@ -644,7 +691,7 @@ static void c2s_process(pl_c2s *c, pl_xml_node *st)
 	}
 	switch (c->state) {
 	case ST_NEGOTIATE:
-		if (strcmp(ns, PL_NS_TLS) == 0 && strcmp(st->name, "starttls") == 0 && !c->conn->tls &&
+		if (strcmp(ns, PL_NS_TLS) == 0 && strcmp(st->name, "starttls") == 0 && c->conn && !c->conn->tls &&
 			c->srv->tls) {
 			c2s_writes(c, "<proceed xmlns='" PL_NS_TLS "'/>");
 			if (pl_conn_starttls(c->conn, c->srv->tls) != 0) {
@@ -685,7 +732,10 @@ static void c2s_process(pl_c2s *c, pl_xml_node *st)
 		if (strcmp(st->name, "iq") == 0) {
 			pl_xml_node *sess = pl_xml_child(st, "session", PL_NS_SESSION);
 			const char *to = pl_xml_attr_get(st, "to");
-			if (sess && !to) { /* RFC 3921 session establishment: a no-op kept for old clients */
+			const char *type = pl_xml_attr_get(st, "type");
+			if (sess && !to && type && !strcmp(type, "set") && pl_xml_attr_get(st, "id") &&
+				pl_xml_count_elems(st) == 1) { /* RFC 3921 session establishment: a no-op kept for old
+								  clients */
 				pl_xml_node *res = pl_iq_result(st);
 				pl_session_send_xml(c->session, res);
 				pl_xml_free(res);
@@ -715,10 +765,15 @@ static void c2s_drain_backlog(pl_c2s *c)
 		c2s_process(c, st);
 		if (c->restart_pending) { /* outside the parser: reset now */
 			c->restart_pending = 0;
-			pl_xml_stream_reset(c->parser);
+			if (c->parser) pl_xml_stream_reset(c->parser);
 		}
 	}
-	if (!c->busy && c->conn && c->state != ST_CLOSED) pl_conn_resume(c->conn);
+	if (!c->busy && c->end_pending && c->state != ST_CLOSED) {
+		c->end_pending = 0;
+		c2s_end_by_client(c);
+		return;
+	}
+	if (!c->busy && c->open && c->state != ST_CLOSED && c->tops->resume) c->tops->resume(c->t);
 }
 
 /* ---- connection callbacks ---- */
@@ -766,18 +821,18 @@ static void c2s_free(pl_c2s *c)
 		free(it);
 	}
 	if (c->sasl) pl_sasl_free(c->sasl);
-	pl_xml_stream_free(c->parser);
+	if (c->parser) pl_xml_stream_free(c->parser);
 	uv_close((uv_handle_t *)c->timer, c2s_timer_closed);
 	free(c->host);
 	free(c->authid);
 	free(c);
 }
 
-static void c2s_conn_closed(pl_conn *conn, int reason)
+/* The transport is gone: the session (if any) waits for XEP-0198 resumption or ends. */
+static void c2s_transport_lost(pl_c2s *c)
 {
-	pl_c2s *c = conn->ud;
-	PL_DEBUG(c->id, "connection closed (%s)", reason ? pl_strerror(reason) : "orderly");
 	c->state = ST_CLOSED;
+	c->open = 0;
 	c->conn = NULL;
 	if (c->session) {
 		pl_session *s = c->session;
@@ -787,6 +842,19 @@ static void c2s_conn_closed(pl_conn *conn, int reason)
 		pl_session_transport_lost(s);
 	}
 	c2s_unref(c); /* an asynchronous step in flight keeps c until it returns */
+}
+
+static void c2s_conn_closed(pl_conn *conn, int reason)
+{
+	pl_c2s *c = conn->ud;
+	PL_DEBUG(c->id, "connection closed (%s)", reason ? pl_strerror(reason) : "orderly");
+	c2s_transport_lost(c);
+}
+
+void pl_c2s_transport_closed(pl_c2s *c)
+{
+	PL_DEBUG(c->id, "transport closed");
+	c2s_transport_lost(c);
 }
 
 static void c2s_unref(pl_c2s *c)
@@ -814,7 +882,7 @@ static void c2s_tick(uv_timer_t *t)
 	}
 	if (idle >= (uint64_t)cfg->idle_timeout * 1000) {
 		char buf[160];
-		snprintf(buf, sizeof buf, "<iq type='get' id='ping-%llu' from='%s'><ping xmlns='" PL_NS_PING
+		snprintf(buf, sizeof buf, "<iq xmlns='jabber:client' type='get' id='ping-%llu' from='%s'><ping xmlns='" PL_NS_PING
 					  "'/></iq>",
 			(unsigned long long)now, c->host);
 		c2s_writes(c, buf);
@@ -824,14 +892,53 @@ static void c2s_tick(uv_timer_t *t)
 
 static const pl_conn_handler c2s_conn_handler = {c2s_on_data, c2s_on_tls_ready, c2s_conn_closed};
 
-void pl_c2s_accept(void *ud, pl_conn *conn)
+/* ---- the TCP/TLS transport ---- */
+
+static int tcp_send_open(void *t, const char *from, const char *id)
 {
-	pl_server *srv = ud;
+	pl_c2s *c = t;
+	pl_buf b = PL_BUF_INIT;
+	pl_buf_appends(&b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+			   "xmlns:stream='" PL_NS_STREAMS "' id='");
+	pl_buf_appends(&b, id);
+	pl_buf_appends(&b, "' from='");
+	pl_buf_append_xml_escaped(&b, from, strlen(from), 1);
+	pl_buf_appends(&b, "' version='1.0' xml:lang='en'>");
+	int rc = pl_conn_write_data(c->conn, b.data, b.len);
+	pl_buf_free(&b);
+	return rc;
+}
+
+static int tcp_send_element(void *t, pl_bytes *b)
+{
+	pl_c2s *c = t;
+	return pl_conn_write(c->conn, b);
+}
+
+static void tcp_send_close(void *t)
+{
+	pl_c2s *c = t;
+	if (c->overflow) {
+		pl_conn_abort(c->conn); /* an overflowing queue is not flushed */
+		return;
+	}
+	pl_conn_write_data(c->conn, "</stream:stream>", 16);
+	pl_conn_close(c->conn);
+}
+
+static void tcp_pause(void *t) { pl_conn_pause(((pl_c2s *)t)->conn); }
+static void tcp_resume(void *t) { pl_conn_resume(((pl_c2s *)t)->conn); }
+
+static const pl_c2s_transport tcp_transport = {tcp_send_open, tcp_send_element, tcp_send_close, tcp_pause,
+	tcp_resume};
+
+static pl_c2s *c2s_new(pl_server *srv, uint64_t id, const char *peer_ip)
+{
 	pl_c2s *c = PL_NEW(pl_c2s);
 	c->srv = srv;
-	c->conn = conn;
-	c->id = conn->id;
-	c->parser = pl_xml_stream_new(&c2s_parser_cb, c, (size_t)srv->cfg->max_stanza_size, 0);
+	c->id = id;
+	c->open = 1;
+	snprintf(c->peer_ip, sizeof c->peer_ip, "%s", peer_ip ? peer_ip : "");
 	c->state = ST_HEADER;
 	c->refs = 1;
 	c->last_input = uv_now(srv->loop);
@@ -846,6 +953,17 @@ void pl_c2s_accept(void *ud, pl_conn *conn)
 	if (srv->streams) srv->streams->prev = c;
 	srv->streams = c;
 	srv->stats.streams_total++;
+	return c;
+}
+
+void pl_c2s_accept(void *ud, pl_conn *conn)
+{
+	pl_server *srv = ud;
+	pl_c2s *c = c2s_new(srv, conn->id, conn->peer_ip);
+	c->conn = conn;
+	c->tops = &tcp_transport;
+	c->t = c;
+	c->parser = pl_xml_stream_new(&c2s_parser_cb, c, (size_t)srv->cfg->max_stanza_size, 0);
 	conn->ud = c;
 	conn->handler = &c2s_conn_handler;
 	PL_DEBUG(c->id, "client connection from %s:%d%s", conn->peer_ip, conn->peer_port,
@@ -879,14 +997,51 @@ int pl_c2s_count(pl_server *srv)
 static int c2s_session_send(pl_session *s, pl_bytes *b)
 {
 	pl_c2s *c = s->transport;
-	if (c->state == ST_CLOSED || !c->conn) return PL_ECLOSED;
-	int rc = pl_conn_write(c->conn, b);
-	if (rc == PL_ELIMIT) {
-		PL_WARN(c->id, "output queue of %s over its limit: disconnecting", s->full);
-		c->state = ST_CLOSED;
-		pl_conn_abort(c->conn);
-	}
+	int rc = c2s_send_bytes(c, b);
+	if (rc == PL_ELIMIT) PL_WARN(c->id, "output queue of %s over its limit", s->full);
 	return rc;
+}
+
+/* ---- framed transports ---- */
+
+pl_c2s *pl_c2s_new_framed(pl_server *srv, const pl_c2s_transport *ops, void *t, uint64_t conn_id,
+	const char *peer_ip, int secure)
+{
+	pl_c2s *c = c2s_new(srv, conn_id, peer_ip);
+	c->tops = ops;
+	c->t = t;
+	c->secure = secure;
+	return c;
+}
+
+void pl_c2s_input_open(pl_c2s *c, const char *to, const char *version)
+{
+	if (c->state == ST_CLOSED) return;
+	c->last_input = uv_now(c->srv->loop);
+	c->restart_pending = 0;
+	c2s_open(c, to, version);
+}
+
+void pl_c2s_input_element(pl_c2s *c, pl_xml_node *el)
+{
+	c->last_input = uv_now(c->srv->loop);
+	c->ping_outstanding = 0;
+	if (c2s_element_in(c, el) == 0) c->restart_pending = 0; /* the next open comes as input */
+}
+
+void pl_c2s_input_close(pl_c2s *c)
+{
+	if (c->state == ST_CLOSED) return;
+	if (c->busy) {
+		c->end_pending = 1;
+		return;
+	}
+	c2s_end_by_client(c);
+}
+
+void pl_c2s_input_error(pl_c2s *c, const char *condition, const char *text)
+{
+	c2s_stream_error(c, condition, text);
 }
 
 /* Closes the stream of a session. While the session is being ended (s->closing) it is detached at

@@ -115,3 +115,28 @@ def test_messages_to_detached_session_go_offline_after_timeout(fresh_server):
     again.send("<presence/>")
     el, _ = again.recv_until(lambda e: e.tag == q(NS_CLIENT, "message"))
     assert el.find(q(NS_CLIENT, "body")).text == "while detached"
+
+
+def test_resume_with_bad_h_leaves_the_session_resumable(server):
+    rx, sid = sm_client(server, "carol", "sm-badh")
+    rx.kill()
+    time.sleep(0.3 * SLOW)
+    bad = RawClient(server.port)
+    bad.open(); bad.starttls()
+    bad.auth_plain("carol", pw("carol")); bad.open()
+    bad.send("<resume xmlns='%s' previd='%s' h='999'/>" % (NS_SM, sid))
+    el, _ = bad.recv_until(lambda e: e.tag in (q(NS_SM, "resumed"), q(NS_SM, "failed")))
+    assert el.tag == q(NS_SM, "failed")
+    # a message sent now still waits in the detached session, and a correct resume gets it
+    tx = RawClient(server.port)
+    tx.login("dave", pw("dave"), "badh-tx")
+    tx.send("<message to='carol@localhost/sm-badh' type='chat'><body>after bad h</body></message>")
+    time.sleep(0.3 * SLOW)
+    good = RawClient(server.port)
+    good.open(); good.starttls()
+    good.auth_plain("carol", pw("carol")); good.open()
+    good.send("<resume xmlns='%s' previd='%s' h='0'/>" % (NS_SM, sid))
+    el, _ = good.recv_until(lambda e: e.tag in (q(NS_SM, "resumed"), q(NS_SM, "failed")))
+    assert el.tag == q(NS_SM, "resumed"), ET.tostring(el)
+    el, _ = good.recv_until(lambda e: e.tag == q(NS_CLIENT, "message"))
+    assert el.find(q(NS_CLIENT, "body")).text == "after bad h"

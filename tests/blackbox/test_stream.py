@@ -332,3 +332,27 @@ def test_read_rate_limit_slows_a_flooding_client(fresh_server):
         got += 1
     elapsed = time.time() - start
     assert elapsed >= 3.5, "24 KiB at 4 KiB/s went through in %.1f s" % elapsed
+
+
+def test_close_right_after_bind_processes_everything_first(server):
+    """bind, a message and </stream:stream> in one write: the bind waits for the store, and the close
+    must not throw away what was queued behind it."""
+    bob = logged_in(server, "bob", "tail-rx")
+    bob.send("<presence/>")
+    c = RawClient(server.port)
+    c.open(); c.starttls()
+    assert c.auth_plain("alice", pw("alice")).tag == q(NS_SASL, "success")
+    c.open()
+    c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>tail</resource>"
+           "</bind></iq><message to='bob@localhost/tail-rx' type='chat'><body>last words</body></message>"
+           "</stream:stream>")
+    got = []
+    try:
+        while True:
+            got.append(c.recv())
+    except Closed:
+        pass
+    assert any(not isinstance(e, str) and e.get("id") == "b1" and e.get("type") == "result" for e in got)
+    assert "</stream:stream>" in got
+    el, _ = bob.recv_until(lambda e: e.tag == q(NS_CLIENT, "message"))
+    assert el.find(q(NS_CLIENT, "body")).text == "last words"
