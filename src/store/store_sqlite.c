@@ -226,10 +226,20 @@ static int migrate(sqlite3 *db, int *version, char *err, size_t errlen)
 		char sql[64];
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
 		char *msg = NULL;
-		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-		    sqlite3_exec(db, migrations[v - 1], NULL, NULL, &msg) != SQLITE_OK ||
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) goto failed;
+		/* another process (parleyctl next to parleyd) may have migrated since we looked: re-read under
+		 * the write lock */
+		int now = 0;
+		if (read_user_version(db, &now) != 0) goto failed;
+		if (now >= v) {
+			sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+			*version = now;
+			continue;
+		}
+		if (sqlite3_exec(db, migrations[v - 1], NULL, NULL, &msg) != SQLITE_OK ||
 		    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK ||
 		    sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+		failed:
 			snprintf(err, errlen, "schema migration to version %d failed: %s", v,
 			         msg ? msg : sqlite3_errmsg(db));
 			PL_ERROR(0, "store sqlite: %s", err);

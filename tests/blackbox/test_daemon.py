@@ -201,3 +201,15 @@ def test_first_start_creates_self_signed_certificate(fresh_server):
     assert os.path.exists(os.path.join(srv.dir, "var", "tls", "cert.pem"))
     assert (os.stat(key).st_mode & 0o777) == 0o600
     assert "listening" in srv.log()
+
+
+def test_concurrent_parleyctl_on_a_new_database(fresh_server):
+    """Several parleyctl processes opening a database that does not exist yet all migrate it safely."""
+    srv = fresh_server(start=False)
+    args = [os.path.join(BUILD, "parleyctl"), "--config", srv.config]
+    procs = [subprocess.Popen(args + ["adduser", "c%d@localhost" % i, "pw"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(8)]
+    for p in procs:
+        out, err = p.communicate(timeout=60 * SLOW)
+        assert p.returncode == 0, err
+    assert srv.ctl("users").stdout.split() == ["c%d@localhost" % i for i in range(8)]
