@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: runs every test suite and ends with one summary line "N passed, N failed".
 #   1. C unit tests (cmocka, via ctest) on a normal build
-#   2. black-box tests (pytest + slixmpp + raw sockets) against the real parleyd
+#   2. black-box tests (pytest + slixmpp + raw sockets, node clients, headless Chromium running the web
+#      client from web/dist) against the real parleyd
 #   3. the unit and black-box tests again on an AddressSanitizer + UndefinedBehaviorSanitizer build
 #   4. every libFuzzer target for FUZZ_SECONDS (default 20) each
 # Installs what is missing first. Exit status is non-zero when anything failed.
@@ -34,10 +35,20 @@ count_pytest() { # parses pytest's summary: "3 failed, 40 passed in 12.3s" (with
 }
 
 suite() { echo; echo "=== $* ==="; }
+npm_deps() { # npm ci in $1 when its node_modules is missing or older than its lockfile
+	local stamp=$1/node_modules/.package-lock.json
+	if [ ! -f "$stamp" ] || [ "$1/package-lock.json" -nt "$stamp" ]; then
+		(cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+}
 
 suite "build (RelWithDebInfo)"
 if ! bash scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 	echo "build failed"; echo "0 passed, 1 failed"; exit 1
+fi
+suite "web client and node test dependencies"
+if ! { bash web/build.sh && npm_deps tests/interop && npm_deps tests/browser; }; then
+	echo "web build or npm ci failed"; failed=$((failed + 1))
 fi
 suite "unit tests"
 (cd build && ctest --output-on-failure) 2>&1 | tee tests/artifacts/ctest.log

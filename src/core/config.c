@@ -67,7 +67,7 @@ static const struct field fields[] = {
     F_STR("daemon", "data_dir", data_dir, "./var"),
 
     F_LIST("hosts", "hosts", hosts, "localhost"),
-    F_LIST("hosts", "anonymous", anonymous_hosts, ""),
+    F_LIST("hosts", "anonymous", anonymous_hosts, "anon.localhost"),
 
     F_STR("tls", "cert", cert, "./var/tls/cert.pem"),
     F_STR("tls", "key", key, "./var/tls/key.pem"),
@@ -92,6 +92,21 @@ static const struct field fields[] = {
     F_ENUM("store", "backend", store_backend, "sqlite", store_backends),
     F_STR("store", "path", store_path, "./var/parley.db"),
     F_STR("store", "dsn", store_dsn, ""),
+
+    F_INT("http", "port", http_port, 0, 65535, "8080"),
+    F_LIST("http", "listen", http_listen, "0.0.0.0"),
+    F_BOOL("http", "tls", http_tls, "false"),
+    F_STR("http", "web_root", web_root, "./web/dist"),
+    F_LIST("http", "trusted_proxies", trusted_proxies, ""),
+    F_LIST("http", "cors_origins", cors_origins, ""),
+    F_INT("http", "max_header_size", http_max_header_size, 1024, 1048576, "16384"),
+    F_INT("http", "max_body_size", http_max_body_size, 0, 1073741824, "1048576"),
+    F_INT("http", "request_timeout", http_request_timeout, 1, 3600, "30"),
+    F_INT("http", "keepalive_timeout", http_keepalive_timeout, 1, 86400, "60"),
+
+    F_INT("bosh", "max_wait", bosh_max_wait, 1, 3600, "60"),
+    F_INT("bosh", "inactivity", bosh_inactivity, 1, 86400, "60"),
+    F_INT("bosh", "max_requests", bosh_max_requests, 1, 16, "2"),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -474,13 +489,22 @@ static int validate(load_ctx *x)
 		        origin_of(x, field_index(offsetof(pl_config, store_path)), where, sizeof where));
 		return PL_EINVAL;
 	}
-	for (size_t i = 0; i < c->listen.n; i++) {
-		if (host_problem(c->listen.items[i]) && !strchr(c->listen.items[i], ':')) {
-			set_err(x, "%s: '%.100s' is not an address",
-			        origin_of(x, field_index(offsetof(pl_config, listen)), where, sizeof where),
-			        c->listen.items[i]);
-			return PL_EINVAL;
+	const pl_strlist *addrs[2] = {&c->listen, &c->http_listen};
+	int aidx[2] = {field_index(offsetof(pl_config, listen)), field_index(offsetof(pl_config, http_listen))};
+	for (int l = 0; l < 2; l++) {
+		for (size_t i = 0; i < addrs[l]->n; i++) {
+			if (host_problem(addrs[l]->items[i]) && !strchr(addrs[l]->items[i], ':')) {
+				set_err(x, "%s: '%.100s' is not an address",
+				        origin_of(x, aidx[l], where, sizeof where), addrs[l]->items[i]);
+				return PL_EINVAL;
+			}
 		}
+	}
+	if (c->http_port != 0 && (c->http_port == c->c2s_port || c->http_port == c->c2s_tls_port)) {
+		set_err(x, "%s: same port as an XMPP listener (%d)",
+		        origin_of(x, field_index(offsetof(pl_config, http_port)), where, sizeof where),
+		        c->http_port);
+		return PL_EINVAL;
 	}
 	return 0;
 }

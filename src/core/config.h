@@ -55,6 +55,23 @@ typedef struct pl_config {
 	char *store_backend; /* backend = sqlite  (sqlite; postgresql later) */
 	char *store_path;    /* path = ./var/parley.db */
 	char *store_dsn;     /* dsn = (for postgresql) */
+
+	/* [http] */
+	int http_port;               /* port = 8080 (HTTP for the web client, WebSocket, BOSH; 0 disables) */
+	pl_strlist http_listen;      /* listen = 0.0.0.0  (addresses of the HTTP listener) */
+	int http_tls;                /* tls = false: HTTPS on that port with the [tls] certificate */
+	char *web_root;              /* web_root = ./web/dist  (static files; empty = none) */
+	pl_strlist trusted_proxies;  /* trusted_proxies =  (IPs whose X-Forwarded-For/-Proto count) */
+	pl_strlist cors_origins;     /* cors_origins =  (allowed Origin values, "*" = any) */
+	int http_max_header_size;    /* max_header_size = 16384 bytes (request line + headers) */
+	int http_max_body_size;      /* max_body_size = 1048576 bytes */
+	int http_request_timeout;    /* request_timeout = 30 seconds to send a whole request */
+	int http_keepalive_timeout;  /* keepalive_timeout = 60 seconds an idle keep-alive connection stays */
+
+	/* [bosh] (XEP-0124/0206 at /http-bind) */
+	int bosh_max_wait;     /* max_wait = 60     longest a BOSH request is held, seconds */
+	int bosh_inactivity;   /* inactivity = 60   seconds without a request before the session ends */
+	int bosh_max_requests; /* max_requests = 2  simultaneous requests per session (hold = this - 1) */
 } pl_config;
 
 /* Loads path (NULL = defaults only), then applies overrides ("section.key=value", each without the

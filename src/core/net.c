@@ -1,6 +1,6 @@
 /* net.c: TCP listeners and accepted connections on the libuv loop. It owns, per connection: the socket,
- * the TLS state (an OpenSSL SSL over two memory BIOs, started on accept for Direct TLS or later by
- * pl_conn_starttls), the output queue of shared pl_bytes handed to uv_write by reference, the read rate
+ * the TLS state (an OpenSSL SSL over the connection's own BIO, started on accept for Direct TLS or later
+ * by pl_conn_starttls), the output queue of shared pl_bytes handed to uv_write by reference, the read rate
  * limit (a token bucket; an empty bucket stops reading and a timer resumes it), and the close sequence;
  * per manager: the global and per-IP connection counts (a uthash table keyed by the textual address).
  *
@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
 #include <string.h>
 #include <uthash.h>
 
@@ -70,6 +71,9 @@ typedef struct conn {
 	SSL *ssl;
 	pl_tls_ctx *tls_ctx;
 	unsigned hs_done : 1, tls_broken : 1;
+	const char *in; /* ciphertext not yet read by OpenSSL: in the shared read buffer or in stash */
+	size_t in_len;
+	char *stash; /* heap copy of unread ciphertext that must outlive the read callback, or NULL */
 } conn;
 
 struct pl_net {
@@ -211,15 +215,97 @@ static void on_write(uv_write_t *req, int status)
 	maybe_finish_flush(c);
 }
 
-/* Moves what OpenSSL produced (handshake, records, alerts) to the socket queue. */
+/* ---- the TLS transport BIO ----
+ * OpenSSL reads ciphertext straight from the socket read buffer (c->in) and writes its records
+ * (handshake, data, alerts) straight into the output queue. Memory BIOs would keep, per connection and
+ * for its whole life, buffers as large as the largest flight (the certificate chain): an idle
+ * connection holds no ciphertext buffer here. */
+
+static int bio_write(BIO *b, const char *data, int len)
+{
+	conn *c = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	if (len <= 0) return 0;
+	if (c->state == CONN_OPEN || c->state == CONN_FLUSHING) q_push(&c->out, pl_bytes_new(data, (size_t)len));
+	return len;
+}
+
+static int bio_read(BIO *b, char *out, int len)
+{
+	conn *c = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	if (c->in_len == 0 || len <= 0) {
+		BIO_set_retry_read(b); /* empty means "retry", not end of stream */
+		return -1;
+	}
+	size_t n = (size_t)len < c->in_len ? (size_t)len : c->in_len;
+	memcpy(out, c->in, n);
+	c->in += n;
+	c->in_len -= n;
+	return (int)n;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)num;
+	(void)ptr;
+	conn *c = BIO_get_data(b);
+	switch (cmd) {
+	case BIO_CTRL_FLUSH: return 1;
+	case BIO_CTRL_PENDING: return (long)c->in_len;
+	default: return 0;
+	}
+}
+
+static BIO_METHOD *g_bio_method;
+static pthread_once_t g_bio_once = PTHREAD_ONCE_INIT;
+
+static void bio_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "parley connection");
+	if (m && BIO_meth_set_write(m, bio_write) && BIO_meth_set_read(m, bio_read) &&
+	    BIO_meth_set_ctrl(m, bio_ctrl)) {
+		g_bio_method = m; /* process lifetime */
+		return;
+	}
+	BIO_meth_free(m);
+}
+
+/* After a pump: frees the stash once OpenSSL has read everything, or copies what it left in the shared
+ * read buffer (paused or closing connection) to the stash. */
+static void tls_keep_input(conn *c)
+{
+	if (c->in_len == 0) {
+		free(c->stash);
+		c->stash = NULL;
+		c->in = NULL;
+	} else if (!c->stash) {
+		c->stash = pl_malloc(c->in_len);
+		memcpy(c->stash, c->in, c->in_len);
+		c->in = c->stash;
+	}
+}
+
+/* Makes ciphertext just read from the socket available to OpenSSL (after any stashed bytes). */
+static void tls_input(conn *c, const char *data, size_t len)
+{
+	if (!c->stash) {
+		c->in = data;
+		c->in_len = len;
+		return;
+	}
+	char *s = pl_malloc(c->in_len + len);
+	memcpy(s, c->in, c->in_len);
+	memcpy(s + c->in_len, data, len);
+	free(c->stash);
+	c->stash = s;
+	c->in = s;
+	c->in_len += len;
+}
+
+/* Sends what OpenSSL produced (handshake, records, alerts): its BIO has queued it already. */
 static void flush_tls_out(conn *c)
 {
-	BIO *wb = SSL_get_wbio(c->ssl);
-	char *p = NULL;
-	long len = BIO_get_mem_data(wb, &p);
-	if (len <= 0) return;
-	q_push(&c->out, pl_bytes_new(p, (size_t)len));
-	(void)BIO_reset(wb);
 	start_write(c);
 }
 
@@ -457,8 +543,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		c->tokens -= (double)nread;
 	}
 	if (c->ssl) {
-		BIO_write(SSL_get_rbio(c->ssl), buf->base, (int)nread);
+		tls_input(c, buf->base, (size_t)nread);
 		tls_pump(c);
+		tls_keep_input(c);
 	} else {
 		c->pub.handler->on_data(&c->pub, buf->base, (size_t)nread);
 	}
@@ -487,7 +574,10 @@ static void on_timer(uv_timer_t *t)
 	}
 	update_reading(c);
 	/* records already decrypted or buffered in the read BIO arrive without new socket input */
-	if (c->ssl && c->state == CONN_OPEN && !c->paused && c->pub.handler) tls_pump(c);
+	if (c->ssl && c->state == CONN_OPEN && !c->paused && c->pub.handler) {
+		tls_pump(c);
+		tls_keep_input(c);
+	}
 }
 
 void pl_conn_pause(pl_conn *pc)
@@ -511,18 +601,17 @@ void pl_conn_resume(pl_conn *pc)
 
 static int tls_setup(conn *c, pl_tls_ctx *ctx)
 {
-	SSL *ssl = SSL_new(pl_tls_ctx_ssl_ctx(ctx));
-	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
-	if (!ssl || !rb || !wb) {
+	pthread_once(&g_bio_once, bio_method_init);
+	SSL *ssl = g_bio_method ? SSL_new(pl_tls_ctx_ssl_ctx(ctx)) : NULL;
+	BIO *bio = ssl ? BIO_new(g_bio_method) : NULL;
+	if (!ssl || !bio) {
 		SSL_free(ssl);
-		BIO_free(rb);
-		BIO_free(wb);
 		ERR_clear_error();
 		return PL_ETLS;
 	}
-	BIO_set_mem_eof_return(rb, -1); /* empty means "retry", not end of stream */
-	BIO_set_mem_eof_return(wb, -1);
-	SSL_set_bio(ssl, rb, wb);
+	BIO_set_data(bio, c);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(ssl, bio, bio); /* one BIO both ways: SSL owns the one reference */
 	SSL_set_accept_state(ssl);
 	c->ssl = ssl;
 	c->tls_ctx = pl_tls_ctx_ref(ctx);
@@ -584,6 +673,7 @@ static void on_handle_closed(uv_handle_t *h)
 	}
 	if (c->ssl) SSL_free(c->ssl);
 	if (c->tls_ctx) pl_tls_ctx_unref(c->tls_ctx);
+	free(c->stash);
 	free(c);
 }
 
@@ -653,6 +743,7 @@ static void conn_begin_close(conn *c, int reason, int graceful)
 	}
 	if (c->state != CONN_FLUSHING) return;
 	uv_timer_start(&c->timer, on_timer, CLOSE_TIMEOUT_MS, 0);
+	start_write(c); /* records (an alert) OpenSSL queued before the close */
 	maybe_finish_flush(c);
 }
 

@@ -71,6 +71,7 @@ int pl_tls_ctx_new(const char *cert_path, const char *key_path, pl_tls_ctx **out
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	/* idle connections are many: give the record buffers back between reads and writes */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
 		snprintf(what, sizeof what, "invalid certificate %s", cert_path);
 		SSL_CTX_free(ctx);

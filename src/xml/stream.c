@@ -14,7 +14,12 @@
  * max_stanza, so expat never buffers more than that, whatever the size of an unfinished token.
  *
  * Restarts: a callback cannot reset expat from inside expat. It stops the parser (XML_StopParser), we
- * remember where the event ended and, once XML_Parse has returned, reset and go on from there. */
+ * remember where the event ended and, once XML_Parse has returned, reset and go on from there.
+ *
+ * Trimming: an expat parser costs about 10 KiB (its tables, pools and an input buffer as large as the
+ * largest chunk it was fed), and most connections are idle. pl_xml_stream_trim frees it between
+ * stanzas; the next feed creates a new one and replays the stream header (its exact bytes, kept from
+ * when it was parsed, at most max_stanza) without callbacks, so namespace declarations still apply. */
 #include "xml/xml.h"
 #include "core/alloc.h"
 #include <expat.h>
@@ -57,6 +62,9 @@ struct pl_xml_stream {
 	long long resume;   /* offset where the bytes after a restart begin */
 	int dead;           /* error an earlier feed returned */
 	pl_xml_node *doc;   /* document mode: the parsed root */
+	pl_buf head;        /* stream mode: the bytes up to the end of the root's start tag */
+	long long head_end; /* their length once the root has opened, else -1 */
+	int replaying;      /* the header is being parsed again after a trim: no callbacks */
 };
 
 static long long event_end(pl_xml_stream *s)
@@ -142,7 +150,8 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 	}
 	if (s->depth < s->stanza_depth) { /* the stream root (or the fragment wrapper) */
 		s->boundary = event_end(s);
-		if (s->mode == MODE_FRAGMENTS) return;
+		if (s->mode == MODE_FRAGMENTS || s->replaying) return;
+		s->head_end = s->boundary;
 		pl_xml_node *root = make_elem(name, atts, natts);
 		int rc = s->cb.on_open ? s->cb.on_open(s->ud, root) : PL_XML_CONTINUE;
 		pl_xml_free(root);
@@ -262,6 +271,8 @@ static void restart(pl_xml_stream *s)
 {
 	drop_partial(s);
 	pl_buf_reset(&s->text);
+	pl_buf_free(&s->head);
+	s->head_end = -1;
 	if (s->p) XML_ParserReset(s->p, "UTF-8");
 	else s->p = XML_ParserCreateNS("UTF-8", NS_SEP);
 	if (!s->p) abort();
@@ -289,6 +300,7 @@ static pl_xml_stream *create(const pl_xml_stream_cb *cb, void *ud, size_t max, e
 	s->mode = mode;
 	s->stanza_depth = mode == MODE_DOCUMENT ? 1 : 2;
 	pl_buf_init(&s->text);
+	pl_buf_init(&s->head);
 	restart(s);
 	return s;
 }
@@ -306,8 +318,41 @@ void pl_xml_stream_free(pl_xml_stream *s)
 	drop_partial(s);
 	pl_xml_free(s->doc);
 	pl_buf_free(&s->text);
+	pl_buf_free(&s->head);
 	if (s->p) XML_ParserFree(s->p);
 	pl_free(s);
+}
+
+int pl_xml_stream_trim(pl_xml_stream *s)
+{
+	if (!s->p || s->mode == MODE_DOCUMENT || s->dead || s->stop || s->cur || s->text.len) return 0;
+	if (s->fed != s->boundary) return 0; /* expat holds bytes of an unfinished token */
+	if (s->mode == MODE_STREAM && s->fed != 0 && (s->depth != 1 || s->head_end != (long long)s->head.len))
+		return 0; /* inside the stream header */
+	XML_ParserFree(s->p);
+	s->p = NULL;
+	pl_buf_free(&s->text);
+	return 1;
+}
+
+/* Creates the parser again after a trim, in the state the trim left: after the stream header (or the
+ * fragment wrapper), or at the start. Returns 0, or an error if the replay fails (it cannot: the same
+ * bytes parsed before). */
+static int revive(pl_xml_stream *s)
+{
+	s->p = XML_ParserCreateNS("UTF-8", NS_SEP);
+	if (!s->p) abort();
+	setup_parser(s);
+	const char *h = s->mode == MODE_FRAGMENTS ? FRAGMENT_WRAPPER : s->head.data;
+	size_t hl = s->mode == MODE_FRAGMENTS ? strlen(FRAGMENT_WRAPPER) : s->head.len;
+	s->depth = 0;
+	s->fed = s->boundary = (long long)hl;
+	if (hl == 0) return 0;
+	s->replaying = 1;
+	enum XML_Status st = XML_Parse(s->p, h, (int)hl, XML_FALSE);
+	s->replaying = 0;
+	if (st != XML_STATUS_OK || s->stop || s->depth != 1) return PL_XML_E_NOT_WELL_FORMED;
+	return 0;
 }
 
 static int expat_error(pl_xml_stream *s)
@@ -332,6 +377,7 @@ static int die(pl_xml_stream *s, int err)
 int pl_xml_stream_feed(pl_xml_stream *s, const char *data, size_t len)
 {
 	if (s->dead) return s->dead;
+	if (!s->p && revive(s) != 0) return die(s, PL_XML_E_NOT_WELL_FORMED);
 	size_t off = 0;
 	while (off < len) {
 		size_t used = (size_t)(s->fed - s->boundary);
@@ -341,7 +387,9 @@ int pl_xml_stream_feed(pl_xml_stream *s, const char *data, size_t len)
 		if (n > s->max - used) n = s->max - used;
 		long long start = s->fed;
 		s->fed += (long long)n;
+		if (s->mode == MODE_STREAM && s->head_end < 0) pl_buf_append(&s->head, data + off, n);
 		enum XML_Status st = XML_Parse(s->p, data + off, (int)n, XML_FALSE);
+		if (s->head_end >= 0 && s->head.len > (size_t)s->head_end) s->head.len = (size_t)s->head_end;
 		if (s->stop) {
 			if (s->err) return die(s, s->err);
 			int action = s->action;

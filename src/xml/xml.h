@@ -139,5 +139,11 @@ int pl_xml_stream_feed(pl_xml_stream *s, const char *data, size_t len);
  * the PL_XML_RESTART return value there. */
 void pl_xml_stream_reset(pl_xml_stream *s);
 void pl_xml_stream_free(pl_xml_stream *s);
+/* Frees the expat parser and the buffers of a stream that is between stanzas (about 10 KiB), for
+ * connections that have been quiet a while; the next pl_xml_stream_feed recreates them and replays the
+ * stream header without callbacks, so nothing changes for the caller. Returns 1 if it freed something,
+ * 0 if the stream is inside the stream header or a stanza, holds an unfinished token, is dead, or was
+ * trimmed already (a no-op then). Not callable from inside a callback. */
+int pl_xml_stream_trim(pl_xml_stream *s);
 
 #endif

@@ -2,13 +2,17 @@
  * account with no available session are stamped with an XEP-0203 delay and kept in the store (bounded
  * per user by limits.max_offline); they are delivered, oldest first, when a session of the user sends
  * initial presence with a non-negative priority. A message for a nonexistent account, or over the
- * limit, is bounced with service-unavailable. */
+ * limit, is bounced with service-unavailable. Delivery goes in batches that fit in the session's output
+ * queue; what is not delivered stays stored. */
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "xmpp/server.h"
 #include <string.h>
 #include <time.h>
+
+/* pause between two delivery batches of stored messages */
+#define OFFLINE_BATCH_DELAY_MS 200
 
 typedef struct off_ctx {
 	pl_server *srv;
@@ -111,25 +115,80 @@ void pl_offline_store(pl_server *srv, const pl_jid *to, pl_xml_node *msg)
 	}
 }
 
+/* Puts a message that could not be delivered back at the end of the user's offline queue. */
+static void push_back(pl_server *srv, const char *node, const char *domain, const char *stanza)
+{
+	off_ctx *y = PL_NEW(off_ctx);
+	y->srv = srv;
+	y->node = pl_strdup(node);
+	y->domain = pl_strdup(domain);
+	if (pl_xml_parse_document(stanza, strlen(stanza), 0, &y->msg) != 0) {
+		off_free(y);
+		return;
+	}
+	if (pl_store_offline_push(srv->store, domain, node, stanza, srv->cfg->max_offline, pushed, y) != 0) {
+		bounce(srv, y->msg);
+		off_free(y);
+	}
+}
+
+static void redeliver_closed(uv_handle_t *h)
+{
+	off_ctx *x = h->data;
+	free(h);
+	off_free(x);
+}
+
+/* The previous batch had time to leave the output queue: the next one, if the session is still there. */
+static void redeliver(uv_timer_t *t)
+{
+	off_ctx *x = t->data;
+	pl_session *s = pl_session_find(x->srv, x->full);
+	if (s && s->ops && !s->closing && s->available && s->priority >= 0 && !x->srv->shutting_down)
+		pl_offline_deliver(s);
+	uv_close((uv_handle_t *)t, redeliver_closed);
+}
+
+/* Delivers the stored messages in a batch that fits comfortably in the session's output queue (half of
+ * limits.max_output_queue, at least one message). What does not fit, or what the transport refuses, is
+ * put back in order (the store only takes everything at once); after a full batch the next one follows
+ * a moment later, so a client that reads gets everything and one that does not loses nothing. */
 static void taken(void *ud, int status, const char *const *stanzas, size_t n)
 {
 	off_ctx *x = ud;
 	pl_session *s = pl_session_find(x->srv, x->full);
-	for (size_t i = 0; i < n; i++) {
+	size_t budget = (size_t)x->srv->cfg->max_output_queue / 2, used = 0, sent = 0, i = 0;
+	for (; i < n; i++) {
+		size_t len = strlen(stanzas[i]);
+		if (s && !s->closing && sent > 0 && used + len > budget) break;
 		pl_xml_node *m = NULL;
-		if (pl_xml_parse_document(stanzas[i], strlen(stanzas[i]), 0, &m) != 0) {
+		if (pl_xml_parse_document(stanzas[i], len, 0, &m) != 0) {
 			PL_ERROR(0, "stored offline message for %s does not parse; dropped", x->full);
 			continue;
 		}
 		if (s && !s->closing) {
-			pl_session_send_xml(s, m);
+			int rc = pl_session_send_xml(s, m);
 			pl_xml_free(m);
+			if (rc != 0) break; /* the transport refused it: this one and the rest go back */
+			used += len;
+			sent++;
 		} else {
 			/* the session went away between the request and now: keep the message */
 			pl_route_local(x->srv, m);
 		}
 	}
-	if (n) PL_INFO(s ? s->conn_id : 0, "delivered %zu offline messages to %s", n, x->full);
+	if (sent) PL_INFO(s->conn_id, "delivered %zu offline messages to %s", sent, x->full);
+	if (i < n) {
+		PL_DEBUG(s ? s->conn_id : 0, "%zu offline messages for %s kept for later", n - i, x->full);
+		for (; i < n; i++) push_back(x->srv, s->user->node, s->user->domain, stanzas[i]);
+		if (s && !s->closing && s->ops) {
+			uv_timer_t *t = PL_NEW(uv_timer_t);
+			uv_timer_init(x->srv->loop, t);
+			t->data = x;
+			uv_timer_start(t, redeliver, OFFLINE_BATCH_DELAY_MS, 0);
+			return;
+		}
+	}
 	off_free(x);
 }
 

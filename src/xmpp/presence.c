@@ -2,7 +2,9 @@
  * own resources, probes answered from the presence of online contacts, directed presence (remembered
  * so that going offline reaches the same entities), and the subscription state machine for both ends
  * (subscribe, subscribed, unsubscribe, unsubscribed), including requests kept for contacts who are
- * offline and redelivered at their next initial presence. Both ends are local until federation exists.
+ * offline and redelivered at their next initial presence. A subscription that would add a contact to a
+ * full roster (PL_MAX_ROSTER_ITEMS) is refused with resource-constraint (outbound) or dropped
+ * (inbound). Both ends are local until federation exists.
  * Roster storage and pushes are roster.c's; offline message delivery is offline.c's. */
 #include "core/alloc.h"
 #include "core/log.h"
@@ -185,6 +187,9 @@ static void inbound_subscription(pl_server *srv, pl_user *u, int status, void *u
 		if (c && (c->item.subscription & PL_SUB_FROM)) {
 			/* already approved: answer for the user */
 			route_subscription(srv, "subscribed", u->bare, x->from_bare, NULL);
+		} else if (!c && HASH_COUNT(u->contacts) >= PL_MAX_ROSTER_ITEMS) {
+			/* the contact's roster is full: the request is dropped */
+			PL_INFO(0, "subscription request from %s to %s dropped: roster full", x->from_bare, u->bare);
 		} else {
 			c = pl_roster_get_or_add(u, x->from_bare);
 			if (!c->item.pending_in) {
@@ -238,6 +243,12 @@ static void outbound_subscription(pl_session *s, pl_xml_node *p, const pl_jid *t
 	pl_contact *c = pl_roster_find(u, to_bare);
 	int route = 1;
 	if (!strcmp(type, "subscribe")) {
+		if (!c && HASH_COUNT(u->contacts) >= PL_MAX_ROSTER_ITEMS) {
+			pl_send_error(s, p, "wait", "resource-constraint", "roster limit reached");
+			free(to_bare);
+			pl_xml_free(p);
+			return;
+		}
 		c = pl_roster_get_or_add(u, to_bare);
 		if (!(c->item.subscription & PL_SUB_TO) && (!c->item.ask || !c->visible)) {
 			c->item.ask = 1;

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #define PENDING_GROUP "\x01pending"
-#define MAX_ROSTER_ITEMS 1000
 #define MAX_GROUPS 64
 
 static const char *sub_names[] = {"none", "to", "from", "both"};
@@ -162,6 +161,18 @@ static int roster_set(pl_session *from, pl_xml_node *iq, pl_user *u)
 		/* RFC 6121 §2.5.2: cancel both directions of the subscription */
 		int had_to = c->item.subscription & PL_SUB_TO, had_from = c->item.subscription & PL_SUB_FROM;
 		int ask = c->item.ask, pend = c->item.pending_in;
+		if (had_from) {
+			/* the contact stops seeing the user: unavailable from every available resource (RFC 6121
+			 * §2.5.2, §3.2.2), sent while the contact is still known */
+			for (pl_session *s = u->sessions; s; s = s->next_in_user) {
+				if (!s->available) continue;
+				pl_xml_node *p = pl_xml_elem_new("presence", PL_NS_CLIENT);
+				pl_xml_set_attr(p, "type", "unavailable");
+				pl_xml_set_attr(p, "from", s->full);
+				pl_xml_set_attr(p, "to", bare);
+				pl_route_local(u->srv, p);
+			}
+		}
 		roster_remove(u, c);
 		pl_xml_node *res = pl_iq_result(iq);
 		pl_session_send_xml(from, res);
@@ -190,7 +201,7 @@ static int roster_set(pl_session *from, pl_xml_node *iq, pl_user *u)
 	size_t ngroups = 0;
 	for (pl_xml_node *g = pl_xml_child(it, "group", NULL); g; g = pl_xml_next_child(it, g, "group", NULL))
 		ngroups++;
-	if (ngroups > MAX_GROUPS || (!c && HASH_COUNT(u->contacts) >= MAX_ROSTER_ITEMS)) {
+	if (ngroups > MAX_GROUPS || (!c && HASH_COUNT(u->contacts) >= PL_MAX_ROSTER_ITEMS)) {
 		free(bare);
 		pl_send_error(from, iq, "wait", "resource-constraint", "roster limit reached");
 		return 1;

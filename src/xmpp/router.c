@@ -111,10 +111,11 @@ void pl_route_from_client(pl_session *from, pl_xml_node *st)
 		return;
 	}
 	if (is_iq) {
-		/* RFC 6120 §8.2.3: a get/set has exactly one payload; result at most one */
+		/* RFC 6120 §8.2.3: a get/set has exactly one payload; result at most one (an error may carry
+		 * the original payload besides <error/>) */
 		size_t n = pl_xml_count_elems(st);
-		if (!pl_xml_attr_get(st, "id") ||
-			((!strcmp(type, "get") || !strcmp(type, "set")) && n != 1)) {
+		if (!pl_xml_attr_get(st, "id") || ((!strcmp(type, "get") || !strcmp(type, "set")) && n != 1) ||
+			(!strcmp(type, "result") && n > 1)) {
 			pl_send_error(from, st, "modify", "bad-request", "malformed iq");
 			pl_xml_free(st);
 			return;
@@ -167,7 +168,8 @@ void pl_route_from_client(pl_session *from, pl_xml_node *st)
 
 static int deliverable(const pl_session *s) { return s->available && s->priority >= 0; }
 
-/* Delivers to the best sessions of a user for a message to the bare JID; returns the count. */
+/* Delivers to the best sessions of a user for a message to the bare JID; returns how many took it (a
+ * session whose transport refused it does not count, so the message can still go to offline storage). */
 static int deliver_bare_message(pl_user *u, pl_xml_node *st, int all_nonneg)
 {
 	int best = -129;
@@ -178,8 +180,7 @@ static int deliver_bare_message(pl_user *u, pl_xml_node *st, int all_nonneg)
 	int n = 0;
 	for (pl_session *s = u->sessions; s; s = s->next_in_user) {
 		if (!deliverable(s) || (!all_nonneg && s->priority != best)) continue;
-		pl_session_send(s, b);
-		n++;
+		if (pl_session_send(s, b) == 0) n++;
 	}
 	pl_bytes_unref(b);
 	return n;
@@ -220,8 +221,9 @@ void pl_route_local(pl_server *srv, pl_xml_node *st)
 			s = pl_session_find(srv, full);
 			free(full);
 		}
-		if (s) {
-			pl_session_send_xml(s, st);
+		/* a chat or normal message the resource's transport refused falls back to the bare JID */
+		int fallback = is_msg && (!type || !strcmp(type, "chat") || !strcmp(type, "normal"));
+		if (s && (pl_session_send_xml(s, st) == 0 || !fallback)) {
 			pl_xml_free(st);
 			pl_jid_clear(&jid);
 			return;

@@ -1,11 +1,14 @@
 /* server.c: the XMPP server's lifetime: start (store, TLS context with the self-signed certificate
- * generated on first start, listeners for STARTTLS and Direct TLS client connections), reload on SIGHUP
- * (certificates, limits, log level), graceful shutdown (every stream closed with </stream:stream>, then
- * the store flushed), and the status report for the admin socket. Per-stream work is stream.c's. */
+ * generated on first start, listeners for STARTTLS and Direct TLS client connections, the [http] server
+ * with the XMPP lines of /metrics), reload on SIGHUP (certificates, limits, log level, HTTP options),
+ * graceful shutdown (every stream closed with </stream:stream>, HTTP connections closed, then the store
+ * flushed), and the status report for the admin socket. Per-stream work is stream.c's. */
 #include "xmpp/server.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "xmpp/bosh.h"
+#include "xmpp/websocket.h"
 #include "xmpp/stream.h"
 #include <jansson.h>
 #include <sodium.h>
@@ -69,6 +72,75 @@ static int start_listeners(pl_server *srv, char *err, size_t errlen)
 	return 0;
 }
 
+static void http_opts_from_cfg(const pl_config *cfg, pl_http_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->web_root = cfg->web_root;
+	o->trusted_proxies = (const char *const *)cfg->trusted_proxies.items;
+	o->ntrusted_proxies = cfg->trusted_proxies.n;
+	o->cors_origins = (const char *const *)cfg->cors_origins.items;
+	o->ncors_origins = cfg->cors_origins.n;
+	o->limits.max_header_bytes = (size_t)cfg->http_max_header_size;
+	o->limits.max_body_bytes = (size_t)cfg->http_max_body_size;
+	o->limits.request_timeout_ms = cfg->http_request_timeout * 1000;
+	o->limits.keepalive_timeout_ms = cfg->http_keepalive_timeout * 1000;
+}
+
+/* The XMPP lines of /metrics. */
+static void xmpp_metrics(pl_buf *b, void *ud)
+{
+	pl_server *srv = ud;
+	pl_buf_appends(b, "# HELP parley_xmpp_connections Open XMPP client streams by transport.\n"
+	                  "# TYPE parley_xmpp_connections gauge\n");
+	int ws = pl_ws_count(), bosh = pl_bosh_count(srv);
+	pl_buf_printf(b, "parley_xmpp_connections{transport=\"tcp\"} %d\n", pl_c2s_count(srv) - ws - bosh);
+	pl_buf_printf(b, "parley_xmpp_connections{transport=\"websocket\"} %d\n", ws);
+	pl_buf_printf(b, "parley_xmpp_connections{transport=\"bosh\"} %d\n", bosh);
+	pl_buf_appends(b, "# HELP parley_xmpp_sessions Bound sessions (resources), detached ones included.\n"
+	                  "# TYPE parley_xmpp_sessions gauge\n");
+	pl_buf_printf(b, "parley_xmpp_sessions %u\n", (unsigned)HASH_COUNT(srv->sessions));
+	pl_buf_appends(b, "# HELP parley_xmpp_stanzas_in_total Stanzas received from clients.\n"
+	                  "# TYPE parley_xmpp_stanzas_in_total counter\n");
+	pl_buf_printf(b, "parley_xmpp_stanzas_in_total %llu\n", (unsigned long long)srv->stats.stanzas_in);
+	pl_buf_appends(b, "# HELP parley_xmpp_stanzas_out_total Stanzas sent to clients.\n"
+	                  "# TYPE parley_xmpp_stanzas_out_total counter\n");
+	pl_buf_printf(b, "parley_xmpp_stanzas_out_total %llu\n", (unsigned long long)srv->stats.stanzas_out);
+	pl_buf_appends(b, "# HELP parley_xmpp_auth_failures_total Failed SASL authentications.\n"
+	                  "# TYPE parley_xmpp_auth_failures_total counter\n");
+	pl_buf_printf(b, "parley_xmpp_auth_failures_total %llu\n", (unsigned long long)srv->stats.auth_fail);
+}
+
+static int start_http(pl_server *srv, char *err, size_t errlen)
+{
+	pl_config *cfg = srv->cfg;
+	if (cfg->http_port <= 0) return 0;
+	if (cfg->http_tls && !srv->tls) {
+		snprintf(err, errlen, "[http] tls = true needs the [tls] certificate");
+		return PL_EINVAL;
+	}
+	pl_http_opts o;
+	http_opts_from_cfg(cfg, &o);
+	int rc = pl_http_new(srv->loop, srv->net, &o, &srv->http);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot create the HTTP server (%s)", pl_strerror(rc));
+		return rc;
+	}
+	pl_bosh_register(srv, srv->http);
+	pl_ws_register(srv, srv->http);
+	pl_http_add_metrics_source(srv->http, xmpp_metrics, srv);
+	size_t naddr = cfg->http_listen.n ? cfg->http_listen.n : 1;
+	for (size_t i = 0; i < naddr; i++) {
+		const char *addr = cfg->http_listen.n ? cfg->http_listen.items[i] : "0.0.0.0";
+		rc = pl_http_listen(srv->http, addr, cfg->http_port, cfg->http_tls ? srv->tls : NULL);
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot listen for HTTP on %s port %d (%s)", addr, cfg->http_port,
+			         pl_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
 int pl_server_start(uv_loop_t *loop, pl_config *cfg, pl_server **out, char *err, size_t errlen)
 {
 	if (sodium_init() < 0) {
@@ -90,10 +162,13 @@ int pl_server_start(uv_loop_t *loop, pl_config *cfg, pl_server **out, char *err,
 	srv->net = pl_net_new(loop, &lim);
 	rc = start_listeners(srv, err, errlen);
 	if (rc != 0) goto fail;
+	rc = start_http(srv, err, errlen);
+	if (rc != 0) goto fail;
 	*out = srv;
 	return 0;
 fail:
 	for (int i = 0; i < srv->nlisteners; i++) pl_listener_close(srv->listeners[i]);
+	pl_http_free(srv->http);
 	if (srv->store) pl_store_close(srv->store);
 	if (srv->tls) pl_tls_ctx_unref(srv->tls);
 	srv->cfg = NULL;
@@ -113,8 +188,14 @@ int pl_server_reload(pl_server *srv, pl_config *cfg, char *err, size_t errlen)
 		/* Direct TLS listeners switch to the new context; STARTTLS picks srv->tls when it starts */
 		for (int i = 0; i < srv->nlisteners; i++)
 			if (srv->listener_direct[i]) pl_listener_set_tls(srv->listeners[i], tls);
+		if (srv->http) pl_http_set_tls(srv->http, tls);
 		if (srv->tls) pl_tls_ctx_unref(srv->tls);
 		srv->tls = tls;
+	}
+	if (srv->http) {
+		pl_http_opts o;
+		http_opts_from_cfg(cfg, &o);
+		pl_http_set_opts(srv->http, &o);
 	}
 	pl_net_limits lim;
 	limits_from_cfg(cfg, &lim);
@@ -149,6 +230,8 @@ void pl_server_shutdown(pl_server *srv, void (*done)(pl_server *srv))
 	PL_INFO(0, "shutting down: closing %d client streams", pl_c2s_count(srv));
 	for (int i = 0; i < srv->nlisteners; i++) pl_listener_close(srv->listeners[i]);
 	srv->nlisteners = 0;
+	pl_http_free(srv->http); /* closes its listeners and connections; freed when they are gone */
+	srv->http = NULL;
 	pl_c2s_close_all(srv, "system-shutdown");
 	/* detached XEP-0198 sessions end now: their unacknowledged messages go to offline storage */
 	pl_session *s, *tmp;
@@ -163,6 +246,7 @@ void pl_server_shutdown(pl_server *srv, void (*done)(pl_server *srv))
 
 void pl_server_free(pl_server *srv)
 {
+	pl_http_free(srv->http);
 	if (srv->tls) pl_tls_ctx_unref(srv->tls);
 	if (srv->net) pl_net_free(srv->net);
 	pl_config_free(srv->cfg);

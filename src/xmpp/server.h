@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/net.h"
 #include "core/tls.h"
+#include "http/http.h"
 #include "store/store.h"
 #include "xml/xml.h"
 #include "xmpp/jid.h"
@@ -41,6 +42,9 @@
 #define PL_NS_LIMITS "urn:xmpp:stream-limits:0"
 #define PL_NS_ROSTERVER "urn:xmpp:features:rosterver"
 #define PL_NS_PREAPPROVAL "urn:xmpp:features:pre-approval"
+
+/* Most contacts a roster holds, pending inbound requests included (roster sets and subscriptions). */
+#define PL_MAX_ROSTER_ITEMS 1000
 
 typedef struct pl_server pl_server;
 typedef struct pl_user pl_user;
@@ -134,6 +138,7 @@ struct pl_server {
 	pl_session *sessions;      /* by full JID */
 	pl_session *sm_sessions;   /* by XEP-0198 id */
 	pl_c2s *streams;           /* all client streams (for shutdown) */
+	pl_http *http;             /* the [http] server, NULL when port = 0 */
 	uint64_t started_ms;
 	uint64_t shutdown_started_ms;
 	int shutting_down;

@@ -204,14 +204,28 @@ pl_session *pl_session_bind(pl_user *u, const char *resource, const pl_session_o
 	return s;
 }
 
+static void session_sm_timeout(uv_timer_t *t);
+
+/* A stanza the transport refused is not counted for XEP-0198 (it never went out, and the caller keeps
+ * it); a stanza kept in the XEP-0198 queue of a detached session counts as sent: it is resent on
+ * resumption or handled with the queue when the session ends. */
 int pl_session_send(pl_session *s, pl_bytes *b)
 {
 	if (s->closing) return PL_ECLOSED;
+	if (s->ops) {
+		int rc = s->ops->send(s, b);
+		if (rc != 0) return rc;
+	} else if (!s->sm_enabled) {
+		return PL_ECLOSED;
+	}
 	s->srv->stats.stanzas_out++;
 	if (s->sm_enabled) pl_sm_count_out(s, b);
-	if (!s->ops) return s->sm_enabled ? 0 : PL_ECLOSED; /* detached: kept in the XEP-0198 queue */
-	int rc = s->ops->send(s, b);
-	return rc;
+	if (!s->ops && s->sm_queued > (size_t)s->srv->cfg->sm_max_unacked && s->sm_timer) {
+		/* detached and over the limit: end it on the next loop turn (callers may be iterating the
+		 * user's sessions), its queue going to offline storage */
+		uv_timer_start(s->sm_timer, session_sm_timeout, 0, 0);
+	}
+	return 0;
 }
 
 int pl_session_send_xml(pl_session *s, const pl_xml_node *stanza)
@@ -225,7 +239,10 @@ int pl_session_send_xml(pl_session *s, const pl_xml_node *stanza)
 static void session_sm_timeout(uv_timer_t *t)
 {
 	pl_session *s = t->data;
-	PL_INFO(0, "resumption of %s timed out", s->full);
+	if (s->sm_queued > (size_t)s->srv->cfg->sm_max_unacked)
+		PL_INFO(0, "%s: too many stanzas queued while detached, ending the session", s->full);
+	else
+		PL_INFO(0, "resumption of %s timed out", s->full);
 	pl_session_end(s);
 }
 

@@ -1,7 +1,8 @@
 /* sm.c: XEP-0198 stream management for a session: counting stanzas sent, the queue of stanzas the
  * client has not acknowledged (shared pl_bytes, so a queued broadcast costs a pointer), processing of
  * acknowledgements, resending after resumption, and what happens to unacknowledged stanzas when the
- * session ends (messages go to offline storage, so a dropped connection loses nothing).
+ * session ends (messages go to offline storage, so a dropped connection loses nothing; an anonymous
+ * account has none, so they bounce to their senders).
  * Negotiation (<enable/>, <resume/>, <r/>, <a/>) is parsed in stream.c. */
 #include "core/alloc.h"
 #include "core/log.h"
@@ -23,7 +24,8 @@ void pl_sm_enable(pl_session *s, int resume)
 	s->sm_h_in = 0;
 	s->sm_h_out = 0;
 	s->sm_acked = 0;
-	if (resume && s->srv->cfg->sm_resume_timeout > 0) {
+	/* an anonymous account cannot log in again as the same user, so its session is never resumable */
+	if (resume && s->srv->cfg->sm_resume_timeout > 0 && !s->user->anonymous) {
 		unsigned char rnd[18];
 		randombytes_buf(rnd, sizeof rnd);
 		s->sm_id = pl_base64_encode(rnd, sizeof rnd);
@@ -45,7 +47,8 @@ void pl_sm_count_out(pl_session *s, pl_bytes *b)
 	s->sm_queued++;
 	s->sm_h_out++;
 	if (s->sm_queued > (size_t)s->srv->cfg->sm_max_unacked) {
-		/* the client does not acknowledge: stop buffering for it */
+		/* the client does not acknowledge: stop buffering for it (a detached session is ended by
+		 * pl_session_send on the next loop turn) */
 		PL_WARN(s->conn_id, "%s: %zu stanzas unacknowledged, closing", s->full, s->sm_queued);
 		if (s->ops) {
 			const pl_session_ops *ops = s->ops;
@@ -95,7 +98,7 @@ static void sm_requeue(pl_session *s, pl_bytes *b)
 		return;
 	}
 	pl_xml_node *delay = pl_xml_child(st, "delay", PL_NS_DELAY);
-	if (!delay) {
+	if (!delay && !s->user->anonymous) {
 		char stamp[32];
 		time_t now = time(NULL);
 		struct tm tm;
@@ -107,7 +110,8 @@ static void sm_requeue(pl_session *s, pl_bytes *b)
 	}
 	pl_jid to;
 	if (pl_jid_make(s->user->node, s->user->domain, NULL, &to) == 0) {
-		/* another available resource may take it now; otherwise offline storage */
+		/* another available resource may take it now; otherwise offline storage, which bounces it
+		 * with service-unavailable for an anonymous account */
 		pl_xml_set_attr(st, "to", s->user->bare);
 		pl_route_local(s->srv, st);
 		pl_jid_clear(&to);
@@ -123,7 +127,7 @@ void pl_sm_drop_queue(pl_session *s, int to_offline)
 	s->sm_queued = 0;
 	while (it) {
 		pl_sm_item *n = it->next;
-		if (to_offline && !s->user->anonymous) sm_requeue(s, it->b);
+		if (to_offline) sm_requeue(s, it->b);
 		pl_bytes_unref(it->b);
 		free(it);
 		it = n;

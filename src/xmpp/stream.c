@@ -625,7 +625,7 @@ static void c2s_handle_resume(pl_c2s *c, pl_xml_node *st)
 	char buf[512];
 	snprintf(buf, sizeof buf, "<resumed xmlns='" PL_NS_SM "' previd='%s' h='%u'/>", s->sm_id, s->sm_h_in);
 	c2s_writes(c, buf);
-	PL_INFO(c->id, "resumed %s (%zu stanzas to resend)", s->full, s->sm_queued);
+	PL_INFO(c->id, "resumed %s (client handled %lu, %zu stanzas to resend)", s->full, h, s->sm_queued);
 	pl_sm_resend(s);
 }
 

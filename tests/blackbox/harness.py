@@ -54,6 +54,10 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="parley-bb-")
         self.port = free_port()
         self.tls_port = free_port()
+        # HTTP server: its own port, static files from web_root (tests write files there)
+        self.http_port = free_port()
+        self.web_root = os.path.join(self.dir, "web")
+        os.makedirs(self.web_root)
         self.config = os.path.join(self.dir, "parley.ini")
         self.sock = os.path.join(self.dir, "var", "parley.sock")
         self.log_path = os.path.join(self.dir, "parleyd.log")
@@ -64,7 +68,9 @@ class Server:
             "[hosts]\nhosts = localhost, example.test\nanonymous = anon.localhost\n"
             "[tls]\ncert = %s/var/tls/cert.pem\nkey = %s/var/tls/key.pem\n"
             "[store]\npath = %s/var/parley.db\n"
-            % (self.port, self.tls_port, self.dir, self.sock, self.dir, self.dir, self.dir, self.dir))
+            "[http]\nport = %d\nlisten = 127.0.0.1\nweb_root = %s\n"
+            % (self.port, self.tls_port, self.dir, self.sock, self.dir, self.dir, self.dir, self.dir,
+               self.http_port, self.web_root))
         with open(self.config, "w") as f:
             f.write(text)
         self.overrides = ["--%s" % o for o in (overrides or [])]
@@ -127,6 +133,40 @@ class Server:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+
+class ScramClient:
+    """Client side of SCRAM (RFC 5802) without channel binding; messages in and out are base64."""
+
+    def __init__(self, user, password, hashname="SHA-1"):
+        self.h = {"SHA-1": hashlib.sha1, "SHA-256": hashlib.sha256}[hashname]
+        self.password = password
+        self.cnonce = base64.b64encode(os.urandom(18)).decode()
+        self.first_bare = "n=%s,r=%s" % (user.replace("=", "=3D").replace(",", "=2C"), self.cnonce)
+        self.gs2 = "n,,"
+
+    def first(self):
+        return base64.b64encode((self.gs2 + self.first_bare).encode()).decode()
+
+    def final(self, challenge_b64):
+        h = self.h
+        server_first = base64.b64decode(challenge_b64).decode()
+        attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+        assert attrs["r"].startswith(self.cnonce)
+        salt = base64.b64decode(attrs["s"])
+        self.salted = hashlib.pbkdf2_hmac(h().name, self.password.encode(), salt, int(attrs["i"]))
+        client_key = hmac.new(self.salted, b"Client Key", h).digest()
+        stored_key = h(client_key).digest()
+        final_wo = "c=%s,r=%s" % (base64.b64encode(self.gs2.encode()).decode(), attrs["r"])
+        self.auth_msg = ",".join([self.first_bare, server_first, final_wo]).encode()
+        sig = hmac.new(stored_key, self.auth_msg, h).digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, sig))
+        return base64.b64encode((final_wo + ",p=" + base64.b64encode(proof).decode()).encode()).decode()
+
+    def verify(self, success_b64):
+        server_key = hmac.new(self.salted, b"Server Key", self.h).digest()
+        expect = base64.b64encode(hmac.new(server_key, self.auth_msg, self.h).digest()).decode()
+        return base64.b64decode(success_b64).decode() == "v=" + expect
 
 
 class Closed(Exception):
@@ -260,35 +300,15 @@ class RawClient:
         return self._sasl_result()
 
     def auth_scram(self, user, password, hashname="SHA-1"):
-        h = {"SHA-1": hashlib.sha1, "SHA-256": hashlib.sha256}[hashname]
-        cnonce = base64.b64encode(os.urandom(18)).decode()
-        first_bare = "n=%s,r=%s" % (user.replace("=", "=3D").replace(",", "=2C"), cnonce)
-        gs2 = "n,,"
-        self.send("<auth xmlns='%s' mechanism='SCRAM-%s'>%s</auth>" %
-                  (NS_SASL, hashname, base64.b64encode((gs2 + first_bare).encode()).decode()))
+        sc = ScramClient(user, password, hashname)
+        self.send("<auth xmlns='%s' mechanism='SCRAM-%s'>%s</auth>" % (NS_SASL, hashname, sc.first()))
         el = self.recv()
         if el.tag != q(NS_SASL, "challenge"):
             return el
-        server_first = base64.b64decode(el.text).decode()
-        attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
-        assert attrs["r"].startswith(cnonce)
-        salt = base64.b64decode(attrs["s"])
-        salted = hashlib.pbkdf2_hmac(h().name, password.encode(), salt, int(attrs["i"]))
-        client_key = hmac.new(salted, b"Client Key", h).digest()
-        stored_key = h(client_key).digest()
-        final_wo = "c=%s,r=%s" % (base64.b64encode(gs2.encode()).decode(), attrs["r"])
-        auth_msg = ",".join([first_bare, server_first, final_wo]).encode()
-        sig = hmac.new(stored_key, auth_msg, h).digest()
-        proof = bytes(a ^ b for a, b in zip(client_key, sig))
-        self.send("<response xmlns='%s'>%s</response>" %
-                  (NS_SASL, base64.b64encode((final_wo + ",p=" + base64.b64encode(proof).decode())
-                                             .encode()).decode()))
+        self.send("<response xmlns='%s'>%s</response>" % (NS_SASL, sc.final(el.text)))
         el = self.recv()
         if el.tag == q(NS_SASL, "success"):
-            server_key = hmac.new(salted, b"Server Key", h).digest()
-            expect = base64.b64encode(hmac.new(server_key, auth_msg, h).digest()).decode()
-            got = base64.b64decode(el.text).decode()
-            assert got == "v=" + expect, "server signature mismatch"
+            assert sc.verify(el.text), "server signature mismatch"
         return el
 
     def _sasl_result(self):

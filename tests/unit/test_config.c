@@ -79,7 +79,8 @@ static void test_defaults(void **state)
 	assert_string_equal(c->data_dir, "./var");
 	assert_int_equal(c->hosts.n, 1);
 	assert_string_equal(c->hosts.items[0], "localhost");
-	assert_int_equal(c->anonymous_hosts.n, 0);
+	assert_int_equal(c->anonymous_hosts.n, 1);
+	assert_string_equal(c->anonymous_hosts.items[0], "anon.localhost");
 	assert_string_equal(c->cert, "./var/tls/cert.pem");
 	assert_string_equal(c->key, "./var/tls/key.pem");
 	assert_int_equal(c->self_signed, 1);
@@ -101,6 +102,17 @@ static void test_defaults(void **state)
 	assert_string_equal(c->store_backend, "sqlite");
 	assert_string_equal(c->store_path, "./var/parley.db");
 	assert_string_equal(c->store_dsn, "");
+	assert_int_equal(c->http_port, 8080);
+	assert_int_equal(c->http_listen.n, 1);
+	assert_string_equal(c->http_listen.items[0], "0.0.0.0");
+	assert_int_equal(c->http_tls, 0);
+	assert_string_equal(c->web_root, "./web/dist");
+	assert_int_equal(c->trusted_proxies.n, 0);
+	assert_int_equal(c->cors_origins.n, 0);
+	assert_int_equal(c->http_max_header_size, 16384);
+	assert_int_equal(c->http_max_body_size, 1048576);
+	assert_int_equal(c->http_request_timeout, 30);
+	assert_int_equal(c->http_keepalive_timeout, 60);
 	assert_true(pl_config_is_host(c, "localhost"));
 	assert_false(pl_config_is_anonymous_host(c, "localhost"));
 	assert_false(pl_config_is_host(c, "example.com"));
@@ -405,7 +417,7 @@ static void test_validation(void **state)
 	                  "2: [hosts] hosts: invalid character in host name: 'user@a.example'");
 	expect_file_error("[hosts]\nanonymous = a..example\n",
 	                  "2: [hosts] anonymous: host name has an empty label: 'a..example'");
-	expect_file_error("[hosts]\nhosts =\n", "2: [hosts] hosts: no virtual host configured");
+	expect_file_error("[hosts]\nhosts =\nanonymous =\n", "2: [hosts] hosts: no virtual host configured");
 	expect_file_error("[daemon]\nc2s_port = 5000\n\nc2s_tls_port = 5000\n",
 	                  "4: [daemon] c2s_tls_port: same port as [daemon] c2s_port (5000)");
 	expect_file_error("[store]\npath =\n", "2: [store] path: the sqlite backend needs a database file");
@@ -452,10 +464,13 @@ static void test_shipped_example(void **state)
 	assert_lists_equal(&c->listen, &d->listen);
 	assert_lists_equal(&c->hosts, &d->hosts);
 	assert_lists_equal(&c->anonymous_hosts, &d->anonymous_hosts);
+	assert_lists_equal(&c->http_listen, &d->http_listen);
+	assert_lists_equal(&c->trusted_proxies, &d->trusted_proxies);
+	assert_lists_equal(&c->cors_origins, &d->cors_origins);
 	const char *cs[] = {c->log_level, c->pid_file,      c->admin_socket, c->data_dir, c->cert,
-	                    c->key,       c->store_backend, c->store_path,   c->store_dsn};
+	                    c->key,       c->store_backend, c->store_path,   c->store_dsn, c->web_root};
 	const char *ds[] = {d->log_level, d->pid_file,      d->admin_socket, d->data_dir, d->cert,
-	                    d->key,       d->store_backend, d->store_path,   d->store_dsn};
+	                    d->key,       d->store_backend, d->store_path,   d->store_dsn, d->web_root};
 	for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
 		assert_string_equal(cs[i], ds[i]);
 	const int ci[] = {c->c2s_port,          c->c2s_tls_port,    c->self_signed,
@@ -463,13 +478,17 @@ static void test_shipped_example(void **state)
 	                  c->c2s_rate,          c->c2s_burst,       c->max_stanza_size,
 	                  c->max_output_queue,  c->auth_timeout,    c->idle_timeout,
 	                  c->max_offline,       c->max_resources,   c->sm_resume_timeout,
-	                  c->sm_max_unacked,    c->scram_iterations};
+	                  c->sm_max_unacked,    c->scram_iterations,  c->http_port,
+	                  c->http_tls,          c->http_max_header_size, c->http_max_body_size,
+	                  c->http_request_timeout, c->http_keepalive_timeout};
 	const int di[] = {d->c2s_port,          d->c2s_tls_port,    d->self_signed,
 	                  d->starttls_required, d->max_connections, d->max_connections_per_ip,
 	                  d->c2s_rate,          d->c2s_burst,       d->max_stanza_size,
 	                  d->max_output_queue,  d->auth_timeout,    d->idle_timeout,
 	                  d->max_offline,       d->max_resources,   d->sm_resume_timeout,
-	                  d->sm_max_unacked,    d->scram_iterations};
+	                  d->sm_max_unacked,    d->scram_iterations,  d->http_port,
+	                  d->http_tls,          d->http_max_header_size, d->http_max_body_size,
+	                  d->http_request_timeout, d->http_keepalive_timeout};
 	for (size_t i = 0; i < sizeof ci / sizeof ci[0]; i++)
 		assert_int_equal(ci[i], di[i]);
 	/* and every key is really written out: a duplicate of each one must be refused */
@@ -501,7 +520,17 @@ static void test_shipped_example(void **state)
 	                                   "limits.scram_iterations",
 	                                   "store.backend",
 	                                   "store.path",
-	                                   "store.dsn"};
+	                                   "store.dsn",
+	                                   "http.port",
+	                                   "http.listen",
+	                                   "http.tls",
+	                                   "http.web_root",
+	                                   "http.trusted_proxies",
+	                                   "http.cors_origins",
+	                                   "http.max_header_size",
+	                                   "http.max_body_size",
+	                                   "http.request_timeout",
+	                                   "http.keepalive_timeout"};
 	FILE *f = fopen("etc/parley.ini", "r");
 	assert_non_null(f);
 	char text[16384];
@@ -523,10 +552,41 @@ static void test_shipped_example(void **state)
 	pl_config_free(d);
 }
 
+static void test_http_section(void **state)
+{
+	pl_config *c = NULL;
+	char err[512];
+	const char *text = "[http]\nport = 0\nlisten = 127.0.0.1, ::1\ntls = yes\nweb_root = /srv/www\n"
+	                   "trusted_proxies = 10.0.0.1, ::1\ncors_origins = *\nmax_header_size = 2048\n"
+	                   "max_body_size = 0\nrequest_timeout = 5\nkeepalive_timeout = 7\n";
+	assert_int_equal(load_text(text, NULL, 0, &c, err, sizeof err), 0);
+	assert_int_equal(c->http_port, 0);
+	assert_int_equal(c->http_listen.n, 2);
+	assert_string_equal(c->http_listen.items[1], "::1");
+	assert_int_equal(c->http_tls, 1);
+	assert_string_equal(c->web_root, "/srv/www");
+	assert_int_equal(c->trusted_proxies.n, 2);
+	assert_string_equal(c->trusted_proxies.items[0], "10.0.0.1");
+	assert_int_equal(c->cors_origins.n, 1);
+	assert_string_equal(c->cors_origins.items[0], "*");
+	assert_int_equal(c->http_max_header_size, 2048);
+	assert_int_equal(c->http_max_body_size, 0);
+	assert_int_equal(c->http_request_timeout, 5);
+	assert_int_equal(c->http_keepalive_timeout, 7);
+	pl_config_free(c);
+	expect_file_error("[http]\nmax_header_size = 100\n", "2: [http] max_header_size: out of range (1024..1048576)");
+	expect_file_error("[http]\nrequest_timeout = 0\n", "2: [http] request_timeout: out of range (1..3600)");
+	expect_file_error("[http]\nlisten = bad/addr\n", "2: [http] listen: 'bad/addr' is not an address");
+	expect_file_error("[http]\nport = 5222\n", "2: [http] port: same port as an XMPP listener (5222)");
+	expect_override_error("http.port=5223",
+	                      "command line: --http.port: same port as an XMPP listener (5223)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),    cmocka_unit_test(test_empty_file_is_defaults),
+	    cmocka_unit_test(test_http_section),
 	    cmocka_unit_test(test_every_type),  cmocka_unit_test(test_booleans),
 	    cmocka_unit_test(test_lists),       cmocka_unit_test(test_ini_details),
 	    cmocka_unit_test(test_file_errors), cmocka_unit_test(test_missing_file),
