@@ -29,7 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = pl_bosh_body_parse((const char *)data, size, MAX_BODY, &b);
 	if (rc != 0) {
 		if (b.root || b.sid || b.to || b.type) abort(); /* a failed parse leaves *out zeroed */
-		if (rc != PL_BOSH_E_XML && rc != PL_BOSH_E_ROOT && rc != PL_BOSH_E_RID && rc != PL_BOSH_E_ATTR) abort();
+		if (rc != PL_BOSH_E_XML && rc != PL_BOSH_E_ROOT && rc != PL_BOSH_E_RID &&
+		    rc != PL_BOSH_E_ATTR)
+			abort();
 		return 0;
 	}
 	if (!b.root || strcmp(b.root->name, "body") != 0 || strcmp(b.root->ns, PL_NS_HTTPBIND) != 0) abort();
@@ -53,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pl_xml_count_elems(again.root) != n || again.rid != 1) abort();
 	pl_bosh_body_free(&again);
 	pl_buf_free(&out);
-	for (i = 0; i < n; i++) pl_bytes_unref(els[i]);
+	for (i = 0; i < n; i++)
+		pl_bytes_unref(els[i]);
 	free(els);
 	pl_bosh_body_free(&b);
 	return 0;

@@ -70,23 +70,23 @@ struct bosh_session {
 	uint64_t conn_id; /* of the creating request, for logs */
 	char *to, *from, *authid;
 	int wait, hold, requests, inactivity;
-	uint64_t last_rid;     /* highest rid processed in order */
+	uint64_t last_rid; /* highest rid processed in order */
 	uint64_t creation_rid;
-	int created_answered;  /* the creation response (with the session attributes) went out */
-	bosh_req *held;        /* oldest first (= rid order) */
+	int created_answered; /* the creation response (with the session attributes) went out */
+	bosh_req *held;       /* oldest first (= rid order) */
 	int nheld;
-	bosh_req *waiting;     /* sorted by rid */
+	bosh_req *waiting; /* sorted by rid */
 	int nwaiting;
-	pl_bytes **out;        /* queued output elements */
+	pl_bytes **out; /* queued output elements */
 	size_t nout, capout, out_bytes;
-	int stream_error;      /* a <stream:error/> is queued: the terminate says remote-stream-error */
+	int stream_error; /* a <stream:error/> is queued: the terminate says remote-stream-error */
 	bosh_cached cache[PL_BOSH_REQUESTS_CAP];
 	size_t cache_next;
-	int closing;           /* the c2s closed the stream: every answer is type='terminate' */
+	int closing; /* the c2s closed the stream: every answer is type='terminate' */
 	int terminate_sent;
-	int report_closed;     /* pl_c2s_transport_closed is still to be called (from the timer) */
-	int flush_due;         /* output arrived while a request is held */
-	int in_handler;        /* inside our HTTP handler: it services the session when done */
+	int report_closed; /* pl_c2s_transport_closed is still to be called (from the timer) */
+	int flush_due;     /* output arrived while a request is held */
+	int in_handler;    /* inside our HTTP handler: it services the session when done */
 	uint64_t last_activity_ms;
 	uv_timer_t *timer;
 	UT_hash_handle hh;
@@ -119,7 +119,8 @@ static void fix_namespace(pl_xml_node *n)
 	if (n->type != PL_XML_ELEM || !n->ns || strcmp(n->ns, PL_NS_HTTPBIND) != 0) return;
 	free(n->ns);
 	n->ns = pl_strdup(PL_NS_CLIENT);
-	for (size_t i = 0; i < n->nchildren; i++) fix_namespace(n->children[i]);
+	for (size_t i = 0; i < n->nchildren; i++)
+		fix_namespace(n->children[i]);
 }
 
 int pl_bosh_body_parse(const char *data, size_t len, size_t max_bytes, pl_bosh_body *out)
@@ -128,7 +129,7 @@ int pl_bosh_body_parse(const char *data, size_t len, size_t max_bytes, pl_bosh_b
 	pl_xml_node *root = NULL;
 	if (pl_xml_parse_document(data, len, max_bytes, &root) != 0) return PL_BOSH_E_XML;
 	if (root->type != PL_XML_ELEM || strcmp(root->name, "body") != 0 || !root->ns ||
-		strcmp(root->ns, PL_NS_HTTPBIND) != 0) {
+	    strcmp(root->ns, PL_NS_HTTPBIND) != 0) {
 		pl_xml_free(root);
 		return PL_BOSH_E_ROOT;
 	}
@@ -161,7 +162,8 @@ int pl_bosh_body_parse(const char *data, size_t len, size_t max_bytes, pl_bosh_b
 		pl_xml_free(root);
 		return PL_BOSH_E_ATTR;
 	}
-	for (size_t i = 0; i < root->nchildren; i++) fix_namespace(root->children[i]);
+	for (size_t i = 0; i < root->nchildren; i++)
+		fix_namespace(root->children[i]);
 	*out = b;
 	return 0;
 }
@@ -182,7 +184,7 @@ enum pl_bosh_rid_verdict pl_bosh_rid_check(uint64_t last, uint64_t rid, unsigned
 }
 
 void pl_bosh_wrap(pl_buf *out, const char *type, const char *condition, const char *extra_attrs,
-	pl_bytes *const *els, size_t n)
+                  pl_bytes *const *els, size_t n)
 {
 	pl_buf_appends(out, "<body xmlns='" PL_NS_HTTPBIND "'");
 	if (type) {
@@ -201,13 +203,17 @@ void pl_bosh_wrap(pl_buf *out, const char *type, const char *condition, const ch
 		return;
 	}
 	pl_buf_appendc(out, '>');
-	for (size_t i = 0; i < n; i++) pl_buf_append(out, els[i]->data, els[i]->len);
+	for (size_t i = 0; i < n; i++)
+		pl_buf_append(out, els[i]->data, els[i]->len);
 	pl_buf_appends(out, "</body>");
 }
 
 /* ---- answering ---- */
 
-static uint64_t now_ms(const bosh_session *s) { return uv_now(s->mod->srv->loop); }
+static uint64_t now_ms(const bosh_session *s)
+{
+	return uv_now(s->mod->srv->loop);
+}
 
 static void respond_bytes(pl_http_req *req, const char *data, size_t len)
 {
@@ -260,9 +266,10 @@ static pl_bytes *cache_get(bosh_session *s, uint64_t rid)
 static void creation_attrs(bosh_session *s, pl_buf *a)
 {
 	pl_buf_printf(a,
-		" xmlns:xmpp='" PL_NS_XBOSH "' xmlns:stream='" PL_NS_STREAMS "' sid='%s' wait='%d' requests='%d'"
-		" hold='%d' inactivity='%d' polling='%d' ver='" BOSH_VER "'",
-		s->sid, s->wait, s->requests, s->hold, s->inactivity, BOSH_POLLING);
+	              " xmlns:xmpp='" PL_NS_XBOSH "' xmlns:stream='" PL_NS_STREAMS
+	              "' sid='%s' wait='%d' requests='%d'"
+	              " hold='%d' inactivity='%d' polling='%d' ver='" BOSH_VER "'",
+	              s->sid, s->wait, s->requests, s->hold, s->inactivity, BOSH_POLLING);
 	if (s->from) {
 		pl_buf_appends(a, " from='");
 		pl_buf_append_xml_escaped(a, s->from, strlen(s->from), 1);
@@ -295,7 +302,8 @@ static void answer_oldest(bosh_session *s)
 		s->terminate_sent = 1;
 	}
 	pl_bosh_wrap(&b, type, cond, attrs.len ? attrs.data : NULL, s->out, s->nout);
-	for (size_t i = 0; i < s->nout; i++) pl_bytes_unref(s->out[i]);
+	for (size_t i = 0; i < s->nout; i++)
+		pl_bytes_unref(s->out[i]);
 	s->nout = 0;
 	s->out_bytes = 0;
 	s->stream_error = 0;
@@ -314,9 +322,12 @@ static void session_service(bosh_session *s)
 {
 	uint64_t now = now_ms(s);
 	s->flush_due = 0;
-	while (s->held && (s->nout > 0 || s->closing)) answer_oldest(s);
-	while (s->held && s->nheld > s->hold) answer_oldest(s);
-	while (s->held && s->held->deadline_ms <= now) answer_oldest(s);
+	while (s->held && (s->nout > 0 || s->closing))
+		answer_oldest(s);
+	while (s->held && s->nheld > s->hold)
+		answer_oldest(s);
+	while (s->held && s->held->deadline_ms <= now)
+		answer_oldest(s);
 	session_arm(s);
 }
 
@@ -423,7 +434,10 @@ static const pl_c2s_transport bosh_transport = {t_send_open, t_send_element, t_s
 
 /* ---- sessions ---- */
 
-static void timer_closed(uv_handle_t *h) { free(h); }
+static void timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
 
 /* Ends the session now: reports the transport closed if the c2s still has it, answers every request still
  * held or waiting with type='terminate' (condition may be NULL) and frees everything. */
@@ -447,7 +461,8 @@ static void session_destroy(bosh_session *s, const char *condition)
 		pl_bosh_body_free(&r->body);
 		free(r);
 	}
-	for (size_t i = 0; i < s->nout; i++) pl_bytes_unref(s->out[i]);
+	for (size_t i = 0; i < s->nout; i++)
+		pl_bytes_unref(s->out[i]);
 	free(s->out);
 	for (int i = 0; i < PL_BOSH_REQUESTS_CAP; i++)
 		if (s->cache[i].body) pl_bytes_unref(s->cache[i].body);
@@ -470,7 +485,8 @@ static void process(bosh_session *s, pl_http_req *req, pl_bosh_body *body)
 	r->rid = body->rid;
 	r->deadline_ms = now_ms(s) + (uint64_t)s->wait * 1000;
 	bosh_req **pp = &s->held;
-	while (*pp) pp = &(*pp)->next;
+	while (*pp)
+		pp = &(*pp)->next;
 	*pp = r;
 	s->nheld++;
 	pl_http_set_abort(req, req_aborted, r);
@@ -546,7 +562,9 @@ static void handle_create(pl_bosh *m, pl_http_req *req, pl_bosh_body *body)
 	HASH_ADD_STR(m->sessions, sid, s);
 	s->to = pl_strdup(body->to);
 	const pl_config *cfg = srv->cfg;
-	int max_hold = (cfg->bosh_max_requests < PL_BOSH_REQUESTS_CAP ? cfg->bosh_max_requests : PL_BOSH_REQUESTS_CAP) - 1;
+	int max_hold =
+	    (cfg->bosh_max_requests < PL_BOSH_REQUESTS_CAP ? cfg->bosh_max_requests : PL_BOSH_REQUESTS_CAP) -
+	    1;
 	s->wait = body->wait < 0 || body->wait > cfg->bosh_max_wait ? cfg->bosh_max_wait : body->wait;
 	if (s->wait < 1) s->wait = 1;
 	s->hold = body->hold < 0 || body->hold > max_hold ? max_hold : body->hold;
@@ -560,7 +578,7 @@ static void handle_create(pl_bosh *m, pl_http_req *req, pl_bosh_body *body)
 	uv_unref((uv_handle_t *)s->timer); /* shutdown never waits for an idle BOSH session */
 	s->timer->data = s;
 	PL_INFO(s->conn_id, "BOSH session %s created for %s (wait %d, hold %d%s)", s->sid, req->client_ip,
-		s->wait, s->hold, req->secure ? ", secure" : "");
+	        s->wait, s->hold, req->secure ? ", secure" : "");
 	s->c = pl_c2s_new_framed(srv, &bosh_transport, s, s->conn_id, req->client_ip, req->secure);
 	s->in_handler = 1;
 	/* the creation request is the first held one; the open then answers on it with the features */
@@ -616,8 +634,10 @@ static void handle_post(pl_bosh *m, pl_http_req *req)
 		break;
 	case PL_BOSH_RID_AHEAD: {
 		bosh_req **pp = &s->waiting;
-		while (*pp && (*pp)->rid < body.rid) pp = &(*pp)->next;
-		if (*pp && (*pp)->rid == body.rid) { /* retransmitted before its turn: the new one replaces it */
+		while (*pp && (*pp)->rid < body.rid)
+			pp = &(*pp)->next;
+		if (*pp &&
+		    (*pp)->rid == body.rid) { /* retransmitted before its turn: the new one replaces it */
 			bosh_req *old = *pp;
 			respond_empty(old->req);
 			pl_bosh_body_free(&old->body);
@@ -648,7 +668,8 @@ static void handle_post(pl_bosh *m, pl_http_req *req)
 	case PL_BOSH_RID_REPEAT: {
 		pl_bytes *cached = cache_get(s, body.rid);
 		bosh_req *h = s->held;
-		while (h && h->rid != body.rid) h = h->next;
+		while (h && h->rid != body.rid)
+			h = h->next;
 		if (cached) {
 			respond_bytes(req, cached->data, cached->len);
 		} else if (h) { /* still held: the new connection takes its place */
@@ -680,9 +701,10 @@ static void bosh_handler(pl_http_req *req, void *ud)
 	if (strcmp(req->method, "POST") == 0) {
 		handle_post(m, req);
 	} else if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
-		static const char note[] = "<!DOCTYPE html><html><head><title>parley BOSH</title></head><body>"
-					   "<p>XMPP over BOSH (XEP-0124, XEP-0206) is served here: POST &lt;body/&gt; "
-					   "documents to this address.</p></body></html>\n";
+		static const char note[] =
+		    "<!DOCTYPE html><html><head><title>parley BOSH</title></head><body>"
+		    "<p>XMPP over BOSH (XEP-0124, XEP-0206) is served here: POST &lt;body/&gt; "
+		    "documents to this address.</p></body></html>\n";
 		pl_http_respond(req, 200, "text/html; charset=utf-8", note, sizeof note - 1, NULL);
 	} else {
 		pl_http_respond_error(req, 405, "method-not-allowed", "BOSH takes POST requests");
@@ -714,7 +736,10 @@ void pl_bosh_shutdown(pl_server *srv)
 		pl_bosh *m = *pp;
 		if (m->srv != srv) continue;
 		bosh_session *s, *tmp;
-		HASH_ITER(hh, m->sessions, s, tmp) { session_destroy(s, "system-shutdown"); }
+		HASH_ITER(hh, m->sessions, s, tmp)
+		{
+			session_destroy(s, "system-shutdown");
+		}
 		*pp = m->next;
 		free(m);
 		return;

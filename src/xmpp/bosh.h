@@ -34,20 +34,20 @@ typedef struct pl_bosh_body {
 	pl_xml_node *root; /* the <body/> element; its element children are the stanzas to deliver */
 	const char *sid;
 	const char *to;
-	const char *type;          /* "terminate" or NULL */
+	const char *type; /* "terminate" or NULL */
 	const char *ver;
-	const char *xmpp_version;  /* xmpp:version (urn:xmpp:xbosh) */
+	const char *xmpp_version; /* xmpp:version (urn:xmpp:xbosh) */
 	uint64_t rid;
-	int wait;                  /* -1 when absent */
-	int hold;                  /* -1 when absent */
-	int restart;               /* xmpp:restart='true' */
+	int wait;    /* -1 when absent */
+	int hold;    /* -1 when absent */
+	int restart; /* xmpp:restart='true' */
 } pl_bosh_body;
 
 enum {
-	PL_BOSH_E_XML = -201,    /* not well-formed, restricted XML or over the size limit -> HTTP 400 */
-	PL_BOSH_E_ROOT = -202,   /* root is not <body xmlns='http://jabber.org/protocol/httpbind'/> -> 400 */
-	PL_BOSH_E_RID = -203,    /* rid missing, not a decimal integer, 0 or above PL_BOSH_RID_MAX -> 400 */
-	PL_BOSH_E_ATTR = -204,   /* wait/hold not a non-negative integer, sid empty or too long -> 400 */
+	PL_BOSH_E_XML = -201,  /* not well-formed, restricted XML or over the size limit -> HTTP 400 */
+	PL_BOSH_E_ROOT = -202, /* root is not <body xmlns='http://jabber.org/protocol/httpbind'/> -> 400 */
+	PL_BOSH_E_RID = -203,  /* rid missing, not a decimal integer, 0 or above PL_BOSH_RID_MAX -> 400 */
+	PL_BOSH_E_ATTR = -204, /* wait/hold not a non-negative integer, sid empty or too long -> 400 */
 };
 
 /* Parses one POSTed body of len bytes (at most max_bytes, 0 = no limit) and validates its attributes.
@@ -67,6 +67,6 @@ enum pl_bosh_rid_verdict pl_bosh_rid_check(uint64_t last, uint64_t rid, unsigned
  * extra_attrs (NULL or pre-escaped ` name='value'` text, e.g. the session creation attributes), then the
  * n standalone elements as they are. Without elements the body is an empty element. */
 void pl_bosh_wrap(pl_buf *out, const char *type, const char *condition, const char *extra_attrs,
-	pl_bytes *const *els, size_t n);
+                  pl_bytes *const *els, size_t n);
 
 #endif

@@ -17,7 +17,10 @@
 
 #define BODY "<body xmlns='http://jabber.org/protocol/httpbind' "
 
-static int parse(const char *s, pl_bosh_body *b) { return pl_bosh_body_parse(s, strlen(s), 0, b); }
+static int parse(const char *s, pl_bosh_body *b)
+{
+	return pl_bosh_body_parse(s, strlen(s), 0, b);
+}
 
 static void expect_error(const char *s, int code)
 {
@@ -32,9 +35,10 @@ static void test_creation_request(void **state)
 {
 	(void)state;
 	pl_bosh_body b;
-	const char *s = "<?xml version='1.0'?>" BODY "content='text/xml; charset=utf-8' hold='1' rid='1573741820' "
-			"to='example.com' ver='1.6' wait='60' xml:lang='en' xmpp:version='1.0' "
-			"xmlns:xmpp='urn:xmpp:xbosh'/>";
+	const char *s =
+	    "<?xml version='1.0'?>" BODY "content='text/xml; charset=utf-8' hold='1' rid='1573741820' "
+	    "to='example.com' ver='1.6' wait='60' xml:lang='en' xmpp:version='1.0' "
+	    "xmlns:xmpp='urn:xmpp:xbosh'/>";
 	assert_int_equal(parse(s, &b), 0);
 	assert_non_null(b.root);
 	assert_null(b.sid);
@@ -55,11 +59,12 @@ static void test_session_request_with_stanzas(void **state)
 {
 	(void)state;
 	pl_bosh_body b;
-	const char *s = BODY "rid='42' sid='abc123'>"
-			"<message xmlns='jabber:client' to='a@b'><body>hi</body></message>"
-			"<presence/>" /* inherits httpbind: moved to jabber:client */
-			"<iq xmlns='jabber:client' type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>"
-			"</body>";
+	const char *s =
+	    BODY "rid='42' sid='abc123'>"
+	         "<message xmlns='jabber:client' to='a@b'><body>hi</body></message>"
+	         "<presence/>" /* inherits httpbind: moved to jabber:client */
+	         "<iq xmlns='jabber:client' type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>"
+	         "</body>";
 	assert_int_equal(parse(s, &b), 0);
 	assert_string_equal(b.sid, "abc123");
 	assert_int_equal(b.rid, 42);
@@ -86,17 +91,20 @@ static void test_restart_and_terminate(void **state)
 {
 	(void)state;
 	pl_bosh_body b;
-	assert_int_equal(parse(BODY "rid='7' sid='s' to='x' xmpp:restart='true' xmlns:xmpp='urn:xmpp:xbosh'/>", &b), 0);
+	assert_int_equal(
+	    parse(BODY "rid='7' sid='s' to='x' xmpp:restart='true' xmlns:xmpp='urn:xmpp:xbosh'/>", &b), 0);
 	assert_int_equal(b.restart, 1);
 	pl_bosh_body_free(&b);
 	/* the attribute must be in the xbosh namespace */
 	assert_int_equal(parse(BODY "rid='7' sid='s' restart='true'/>", &b), 0);
 	assert_int_equal(b.restart, 0);
 	pl_bosh_body_free(&b);
-	assert_int_equal(parse(BODY "rid='7' sid='s' xmpp:restart='false' xmlns:xmpp='urn:xmpp:xbosh'/>", &b), 0);
+	assert_int_equal(parse(BODY "rid='7' sid='s' xmpp:restart='false' xmlns:xmpp='urn:xmpp:xbosh'/>", &b),
+	                 0);
 	assert_int_equal(b.restart, 0);
 	pl_bosh_body_free(&b);
-	assert_int_equal(parse(BODY "rid='8' sid='s' type='terminate'><presence type='unavailable'/></body>", &b), 0);
+	assert_int_equal(
+	    parse(BODY "rid='8' sid='s' type='terminate'><presence type='unavailable'/></body>", &b), 0);
 	assert_string_equal(b.type, "terminate");
 	assert_int_equal(pl_xml_count_elems(b.root), 1);
 	pl_bosh_body_free(&b);
@@ -159,7 +167,8 @@ static void test_size_limit(void **state)
 {
 	(void)state;
 	pl_bosh_body b;
-	const char *s = BODY "rid='1' sid='s'><message xmlns='jabber:client'><body>0123456789</body></message></body>";
+	const char *s =
+	    BODY "rid='1' sid='s'><message xmlns='jabber:client'><body>0123456789</body></message></body>";
 	size_t n = strlen(s);
 	assert_int_equal(pl_bosh_body_parse(s, n, n - 1, &b), PL_BOSH_E_XML);
 	assert_null(b.root);
@@ -201,16 +210,17 @@ static void test_wrap(void **state)
 	assert_string_equal(b.data, "<body xmlns='http://jabber.org/protocol/httpbind'/>");
 	pl_buf_reset(&b);
 	pl_bosh_wrap(&b, "terminate", "item-not-found", NULL, NULL, 0);
-	assert_string_equal(b.data,
-		"<body xmlns='http://jabber.org/protocol/httpbind' type='terminate' condition='item-not-found'/>");
+	assert_string_equal(b.data, "<body xmlns='http://jabber.org/protocol/httpbind' type='terminate' "
+	                            "condition='item-not-found'/>");
 	pl_buf_reset(&b);
 	pl_bosh_wrap(&b, "terminate", "a'<&", NULL, NULL, 0);
 	assert_non_null(strstr(b.data, "condition='a&apos;&lt;&amp;'"));
 	pl_buf_reset(&b);
 	pl_bytes *els[2] = {pl_bytes_new("<a xmlns='x'/>", 14), pl_bytes_new("<b xmlns='y'>t</b>", 18)};
 	pl_bosh_wrap(&b, NULL, NULL, " sid='s1'", els, 2);
-	assert_string_equal(b.data, "<body xmlns='http://jabber.org/protocol/httpbind' sid='s1'><a xmlns='x'/>"
-				    "<b xmlns='y'>t</b></body>");
+	assert_string_equal(b.data,
+	                    "<body xmlns='http://jabber.org/protocol/httpbind' sid='s1'><a xmlns='x'/>"
+	                    "<b xmlns='y'>t</b></body>");
 	/* what we send parses back as a body with the same children */
 	pl_xml_node *root = NULL;
 	assert_int_equal(pl_xml_parse_document(b.data, b.len, 0, &root), 0);
@@ -225,15 +235,15 @@ static void test_wrap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_creation_request),
-		cmocka_unit_test(test_session_request_with_stanzas),
-		cmocka_unit_test(test_restart_and_terminate),
-		cmocka_unit_test(test_rid_validation),
-		cmocka_unit_test(test_attribute_validation),
-		cmocka_unit_test(test_root_and_xml_errors),
-		cmocka_unit_test(test_size_limit),
-		cmocka_unit_test(test_rid_window),
-		cmocka_unit_test(test_wrap),
+	    cmocka_unit_test(test_creation_request),
+	    cmocka_unit_test(test_session_request_with_stanzas),
+	    cmocka_unit_test(test_restart_and_terminate),
+	    cmocka_unit_test(test_rid_validation),
+	    cmocka_unit_test(test_attribute_validation),
+	    cmocka_unit_test(test_root_and_xml_errors),
+	    cmocka_unit_test(test_size_limit),
+	    cmocka_unit_test(test_rid_window),
+	    cmocka_unit_test(test_wrap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
