@@ -1,6 +1,6 @@
 """test_websocket.py: XMPP over WebSocket (RFC 7395) at /xmpp-websocket: the upgrade handshake and its
 refusals, a full login over WebSocket with a raw client, bad input (oversized and binary messages), and
-interoperability with @xmpp/client (npm, run by node) talking to a TCP client, including XEP-0198
+interoperability with @xmpp/client (npm, run by node) talking to slixmpp over TCP, and XEP-0198
 resumption after its WebSocket is killed."""
 import json
 import os
@@ -136,21 +136,28 @@ def run_node(args, timeout=40):
 
 
 @pytest.mark.skipif(not node_available(), reason="npm ci in tests/interop has not run")
-def test_xmpp_js_client_over_websocket_talks_to_tcp_client(server):
-    tcp = RawClient(server.port)
-    tcp.login("carol", pw("carol"), "tcp")
-    tcp.send("<presence/>")
-    import threading
-    box = {}
-    t = threading.Thread(target=lambda: box.update(r=run_node(
-        ["ws://127.0.0.1:%d/xmpp-websocket" % server.http_port, "dave", pw("dave"), "localhost",
-         "carol@localhost/tcp"])))
-    t.start()
-    m, _ = tcp.recv_until(lambda e: e.tag == q(NS_CLIENT, "message"), timeout=30)
-    assert m.find(q(NS_CLIENT, "body")).text == "hello from @xmpp/client"
-    tcp.send("<message to='%s' type='chat'><body>hello back</body></message>" % m.get("from"))
-    t.join(60 * SLOW)
-    rc, out, err = box["r"]
+def test_xmpp_js_over_websocket_talks_to_slixmpp_over_tcp(server):
+    """Two clients nobody here wrote: @xmpp/client (node) on WebSocket, slixmpp on TCP with STARTTLS."""
+    import asyncio
+    from slix import Client, run
+
+    async def scenario():
+        s = Client("carol@localhost/slix", pw("carol"), server.port, mech="PLAIN")
+        assert await s.start()
+        s.send_presence()
+        proc = await asyncio.create_subprocess_exec(
+            "node", os.path.join(INTEROP, "xmpp_client_ws.mjs"),
+            "ws://127.0.0.1:%d/xmpp-websocket" % server.http_port, "dave", pw("dave"), "localhost",
+            "carol@localhost/slix", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        m = await s.next_message(timeout=30)
+        assert m["body"] == "hello from @xmpp/client"
+        assert str(m["from"]).startswith("dave@localhost/")
+        s.send_message(mto=m["from"], mbody="hello back", mtype="chat")
+        out, err = await asyncio.wait_for(proc.communicate(), 40 * SLOW)
+        await s.stop()
+        return proc.returncode, json.loads(out.decode().strip().splitlines()[-1]), err.decode()
+
+    rc, out, err = run(scenario)
     assert rc == 0, (out, err)
     assert out["jid"].startswith("dave@localhost/") and out["got"] == ["hello back"]
 
