@@ -868,6 +868,8 @@ static void c2s_tick(uv_timer_t *t)
 	pl_config *cfg = c->srv->cfg;
 	uint64_t now = uv_now(c->srv->loop);
 	if (c->state == ST_CLOSED) return;
+	/* an idle stream gives its XML parser back (about 11 KiB); it is rebuilt on the next input */
+	if (c->parser && !c->in_parser && now - c->last_input >= 5000) pl_xml_stream_trim(c->parser);
 	if (c->state != ST_BOUND) {
 		if (cfg->auth_timeout > 0 && now - c->last_input >= (uint64_t)cfg->auth_timeout * 1000)
 			c2s_stream_error(c, "connection-timeout", "authentication took too long");

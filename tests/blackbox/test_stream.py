@@ -356,3 +356,19 @@ def test_close_right_after_bind_processes_everything_first(server):
     assert "</stream:stream>" in got
     el, _ = bob.recv_until(lambda e: e.tag == q(NS_CLIENT, "message"))
     assert el.find(q(NS_CLIENT, "body")).text == "last words"
+
+
+def test_stream_keeps_working_after_idle_parser_trim(server):
+    """After 5 s without input the server frees the stream's XML parser and rebuilds it on the next
+    bytes: namespaces declared in the stream header must still apply, split stanzas still parse."""
+    bob = logged_in(server, "bob", "trim-rx")
+    bob.send("<presence/>")
+    a = logged_in(server, "alice", "trim-tx")
+    time.sleep(6.5)
+    a.send("<message to='bob@localhost/trim-rx' type='chat' id='t1'><bo")
+    time.sleep(0.2)
+    a.send("dy>after idle</body></message><iq type='get' id='t2'><ping xmlns='urn:xmpp:ping'/></iq>")
+    el, _ = a.recv_until(lambda e: e.get("id") == "t2")
+    assert el.get("type") == "result"
+    el, _ = bob.recv_until(lambda e: e.tag == q(NS_CLIENT, "message"))
+    assert el.find(q(NS_CLIENT, "body")).text == "after idle"
