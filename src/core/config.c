@@ -107,6 +107,10 @@ static const struct field fields[] = {
     F_INT("bosh", "max_wait", bosh_max_wait, 1, 3600, "60"),
     F_INT("bosh", "inactivity", bosh_inactivity, 1, 86400, "60"),
     F_INT("bosh", "max_requests", bosh_max_requests, 1, 16, "2"),
+
+    F_LIST("muc", "domains", muc_domains, "room.localhost"),
+    F_INT("muc", "max_occupants", muc_max_occupants, 1, 10000000, "10000"),
+    F_INT("muc", "history_length", muc_history_length, 0, 10000, "20"),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -472,6 +476,20 @@ static int validate(load_ctx *x)
 				    origin_of(x, idx[1], where, sizeof where), c->anonymous_hosts.items[i]);
 				return PL_EINVAL;
 			}
+		}
+	}
+	int midx = field_index(offsetof(pl_config, muc_domains));
+	for (size_t i = 0; i < c->muc_domains.n; i++) {
+		const char *h = c->muc_domains.items[i];
+		const char *p = host_problem(h);
+		if (p) {
+			set_err(x, "%s: %s: '%.100s'", origin_of(x, midx, where, sizeof where), p, h);
+			return PL_EINVAL;
+		}
+		if (pl_config_is_host(c, h)) {
+			set_err(x, "%s: %.100s is also a virtual host in [hosts]", origin_of(x, midx, where, sizeof where),
+			        h);
+			return PL_EINVAL;
 		}
 	}
 	if (c->hosts.n == 0 && c->anonymous_hosts.n == 0) {

@@ -72,6 +72,11 @@ typedef struct pl_config {
 	int bosh_max_wait;     /* max_wait = 60     longest a BOSH request is held, seconds */
 	int bosh_inactivity;   /* inactivity = 60   seconds without a request before the session ends */
 	int bosh_max_requests; /* max_requests = 2  simultaneous requests per session (hold = this - 1) */
+
+	/* [muc] (XEP-0045 multi-user chat, src/muc) */
+	pl_strlist muc_domains;  /* domains = room.localhost  (MUC service domains; not virtual hosts) */
+	int muc_max_occupants;   /* max_occupants = 10000  per room */
+	int muc_history_length;  /* history_length = 20  messages kept in memory per room for newcomers */
 } pl_config;
 
 /* Loads path (NULL = defaults only), then applies overrides ("section.key=value", each without the

@@ -8,6 +8,7 @@
  * Roster storage and pushes are roster.c's; offline message delivery is offline.c's. */
 #include "core/alloc.h"
 #include "core/log.h"
+#include "muc/muc.h"
 #include "xmpp/server.h"
 #include <string.h>
 
@@ -315,7 +316,10 @@ void pl_presence_from_client(pl_session *s, pl_xml_node *p, const pl_jid *to)
 		int subscribed = c && (c->item.subscription & PL_SUB_FROM);
 		if (!subscribed && strcmp(bare, s->user->bare) != 0) {
 			if (unavailable) forget_directed(s, target);
-			else if (s->available) remember_directed(s, target);
+			/* a MUC join counts even before initial presence: the room must learn when the
+			 * session ends */
+			else if (s->available || pl_muc_is_service(s->srv, to->domain))
+				remember_directed(s, target);
 		}
 		free(target);
 		free(bare);

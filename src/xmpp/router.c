@@ -8,6 +8,7 @@
  * the shared serialization of a stanza. */
 #include "core/alloc.h"
 #include "core/log.h"
+#include "muc/muc.h"
 #include "xmpp/server.h"
 #include <string.h>
 
@@ -151,6 +152,12 @@ void pl_route_from_client(pl_session *from, pl_xml_node *st)
 		pl_jid_clear(&jid);
 		return;
 	}
+	if (pl_muc_is_service(from->srv, jid.domain)) {
+		/* a MUC service domain: the service, its rooms and their occupants are src/muc's */
+		pl_jid_clear(&jid);
+		pl_muc_route(from->srv, st);
+		return;
+	}
 	if (!pl_server_is_local_domain(from->srv, jid.domain)) {
 		pl_send_error(from, st, "cancel", "remote-server-not-found", "federation is not enabled");
 		pl_xml_free(st);
@@ -193,6 +200,13 @@ void pl_route_local(pl_server *srv, pl_xml_node *st)
 	pl_jid jid;
 	if (!to || pl_jid_parse(to, &jid) != 0) {
 		pl_xml_free(st);
+		return;
+	}
+	if (pl_muc_is_service(srv, jid.domain)) {
+		/* to a MUC domain: directed presence (joins, and the unavailable presence presence.c sends to
+		 * directed-presence targets when a session ends, which makes the occupant leave) */
+		pl_jid_clear(&jid);
+		pl_muc_route(srv, st);
 		return;
 	}
 	if (!pl_server_is_local_domain(srv, jid.domain)) {

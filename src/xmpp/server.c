@@ -4,6 +4,7 @@
  * graceful shutdown (every stream closed with </stream:stream>, HTTP connections closed, then the store
  * flushed), and the status report for the admin socket. Per-stream work is stream.c's. */
 #include "xmpp/server.h"
+#include "muc/muc.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -246,6 +247,7 @@ void pl_server_shutdown(pl_server *srv, void (*done)(pl_server *srv))
 
 void pl_server_free(pl_server *srv)
 {
+	pl_muc_free(srv);
 	pl_http_free(srv->http);
 	if (srv->tls) pl_tls_ctx_unref(srv->tls);
 	if (srv->net) pl_net_free(srv->net);

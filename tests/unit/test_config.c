@@ -530,7 +530,10 @@ static void test_shipped_example(void **state)
 	                                   "http.max_header_size",
 	                                   "http.max_body_size",
 	                                   "http.request_timeout",
-	                                   "http.keepalive_timeout"};
+	                                   "http.keepalive_timeout",
+	                                   "muc.domains",
+	                                   "muc.max_occupants",
+	                                   "muc.history_length"};
 	FILE *f = fopen("etc/parley.ini", "r");
 	assert_non_null(f);
 	char text[16384];
@@ -550,6 +553,31 @@ static void test_shipped_example(void **state)
 	}
 	pl_config_free(c);
 	pl_config_free(d);
+}
+
+static void test_muc_section(void **state)
+{
+	pl_config *c = NULL;
+	char err[512];
+	assert_int_equal(pl_config_load(NULL, NULL, 0, &c, err, sizeof err), 0);
+	assert_int_equal(c->muc_domains.n, 1);
+	assert_string_equal(c->muc_domains.items[0], "room.localhost");
+	assert_int_equal(c->muc_max_occupants, 10000);
+	assert_int_equal(c->muc_history_length, 20);
+	pl_config_free(c);
+	assert_int_equal(load_text("[muc]\ndomains = conf.a, rooms.b\nmax_occupants = 5\nhistory_length = 0\n", NULL,
+	                           0, &c, err, sizeof err),
+	                 0);
+	assert_int_equal(c->muc_domains.n, 2);
+	assert_string_equal(c->muc_domains.items[1], "rooms.b");
+	assert_int_equal(c->muc_max_occupants, 5);
+	assert_int_equal(c->muc_history_length, 0);
+	pl_config_free(c);
+	/* a MUC domain is a component, never also a virtual host */
+	expect_file_error("[muc]\ndomains = localhost\n",
+	                  "2: [muc] domains: localhost is also a virtual host in [hosts]");
+	expect_file_error("[muc]\ndomains = bad/domain\n",
+	                  "2: [muc] domains: invalid character in host name: 'bad/domain'");
 }
 
 static void test_http_section(void **state)
@@ -586,7 +614,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),    cmocka_unit_test(test_empty_file_is_defaults),
-	    cmocka_unit_test(test_http_section),
+	    cmocka_unit_test(test_http_section), cmocka_unit_test(test_muc_section),
 	    cmocka_unit_test(test_every_type),  cmocka_unit_test(test_booleans),
 	    cmocka_unit_test(test_lists),       cmocka_unit_test(test_ini_details),
 	    cmocka_unit_test(test_file_errors), cmocka_unit_test(test_missing_file),
