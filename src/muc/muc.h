@@ -13,11 +13,10 @@
  *   room.c     room state and occupants (hash by nick and by real full JID), join/leave/nick change
  *              with their status codes, groupchat and private messages, subject, broadcast.
  *   history.c  the in-memory ring of recent messages and the <history/> filters (pure functions).
+ *   admin.c    muc#admin: kick, ban, voice, affiliation changes and the role/affiliation lists, with the
+ *              XEP-0045 §5.2 privilege table (status 321 for members-only rooms is still to come).
  *
  * What goes where next:
- *   - affiliation lists, kick/ban, voice (muc#admin): a new admin.c using pl_muc_room_set_role() /
- *     the affiliation table in room.c and the on_role_change hook; status 307/301/321 go in room.c's
- *     presence builder (occupant_presence()).
  *   - the owner's configuration form fields: config.c with a table of fields (STYLE rule 8) filling
  *     pl_muc_room_config; service.c's owner iq already hands the form to the config_form/config_submit
  *     hooks; status 170-174 broadcast from room.c.

@@ -79,5 +79,36 @@ void pl_muc_room_free(pl_muc_room *r);
 int pl_muc_affiliation_of(const pl_muc_room *r, const char *bare);
 const char *pl_muc_role_name(int role);
 const char *pl_muc_affiliation_name(int aff);
+/* Sets bare's affiliation in the room's table (PL_MUC_AFF_NONE removes the entry). Occupants' own
+ * copies are the caller's to update (pl_muc_room_set_role). */
+void pl_muc_room_set_affiliation(pl_muc_room *r, const char *bare, int aff);
+/* Gives occupant o a new role and affiliation (no-op when both are unchanged): its new presence goes to
+ * every occupant (serialized once per variant; o's own copy with 110), then on_role_change fires. */
+void pl_muc_room_set_role(pl_muc_occupant *o, int role, int aff);
+/* Removes o from the room as kicked (code 307) or banned (301): unavailable presence with the code, the
+ * actor's nick and the reason (either may be NULL) to everyone, o's own copy adding 110; then
+ * on_role_change and on_leave fire and o is freed. An empty room is left for the caller to destroy. */
+void pl_muc_room_eject(pl_muc_occupant *o, int code, const char *actor_nick, const char *reason);
+
+/* admin.c */
+#define PL_MUC_ADMIN_MAX_ITEMS 32 /* items in one muc#admin set (more: bad-request) */
+#define PL_MUC_ADMIN_UNSET (-100) /* role or affiliation not given in an item */
+/* One <item/> of a muc#admin query. */
+typedef struct pl_muc_admin_item {
+	int role;                /* PL_MUC_ROLE_* or PL_MUC_ADMIN_UNSET */
+	int affiliation;         /* PL_MUC_AFF_* or PL_MUC_ADMIN_UNSET */
+	char *nick;              /* resourceprepped, or NULL (owned: pl_muc_admin_items_clear) */
+	char *bare;              /* the bare form of the jid attribute, or NULL (owned) */
+	const pl_xml_node *node; /* the item itself (for its <reason/>), borrowed from the query */
+} pl_muc_admin_item;
+/* Parses a muc#admin <query/> (pure: no room state). Every item carries exactly one of role and
+ * affiliation with a known value; a get has exactly one item (which list); in a set, a role item has a
+ * nick and an affiliation item a jid or a nick, a jid parses and a nick passes resourceprep. Returns 0 with
+ * 1..max items in items[0..*n) (free them with pl_muc_admin_items_clear), or PL_EINVAL (nothing to free):
+ * the request gets bad-request. */
+int pl_muc_admin_parse(const pl_xml_node *query, int is_set, pl_muc_admin_item *items, size_t max, size_t *n);
+void pl_muc_admin_items_clear(pl_muc_admin_item *items, size_t n);
+/* Handles an iq get/set whose payload is <query xmlns='muc#admin'/> to room r (iq is not freed). */
+void pl_muc_admin_iq(pl_muc_room *r, pl_xml_node *iq);
 
 #endif

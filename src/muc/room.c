@@ -54,12 +54,25 @@ static void set_affiliation(pl_muc_room *r, const char *bare, int aff)
 {
 	pl_muc_aff *a = NULL;
 	HASH_FIND_STR(r->affs, bare, a);
+	if (aff == PL_MUC_AFF_NONE) {
+		if (a) {
+			HASH_DEL(r->affs, a);
+			free(a->bare);
+			free(a);
+		}
+		return;
+	}
 	if (!a) {
 		a = PL_NEW(pl_muc_aff);
 		a->bare = pl_strdup(bare);
 		HASH_ADD_KEYPTR(hh, r->affs, a->bare, strlen(a->bare), a);
 	}
 	a->affiliation = aff;
+}
+
+void pl_muc_room_set_affiliation(pl_muc_room *r, const char *bare, int aff)
+{
+	set_affiliation(r, bare, aff);
 }
 
 /* ---- sending ---- */
@@ -332,6 +345,8 @@ static void join(pl_muc_room *r, pl_xml_node *p, const char *from, const char *n
 	free(occ_jid);
 	if (!tracked) {
 		pl_muc_bounce(r->srv, p, "wait", "resource-constraint", "this session is in too many rooms");
+	} else if (aff == PL_MUC_AFF_OUTCAST) {
+		pl_muc_bounce(r->srv, p, "auth", "forbidden", "you are banned from this room");
 	} else if (r->locked && !created && aff != PL_MUC_AFF_OWNER) {
 		pl_muc_bounce(r->srv, p, "cancel", "item-not-found",
 		              "the room is locked until its owner configures it");
@@ -361,7 +376,9 @@ ok:;
 			aff = PL_MUC_AFF_OWNER;
 		}
 		o->affiliation = aff;
-		o->role = aff >= PL_MUC_AFF_ADMIN ? PL_MUC_ROLE_MODERATOR : PL_MUC_ROLE_PARTICIPANT;
+		o->role = aff >= PL_MUC_AFF_ADMIN                       ? PL_MUC_ROLE_MODERATOR
+		          : r->cfg.moderated && aff < PL_MUC_AFF_MEMBER ? PL_MUC_ROLE_VISITOR
+		                                                        : PL_MUC_ROLE_PARTICIPANT;
 		for (int i = 0; i < pl_muc_nhooks; i++) {
 			if (pl_muc_hook_table[i]->on_join && pl_muc_hook_table[i]->on_join(r, o, p) < 0) {
 				occupant_free(o);
@@ -467,6 +484,62 @@ void pl_muc_room_presence(pl_muc_room *r, pl_xml_node *p, const pl_jid *to, int 
 	}
 	free(from);
 	if (r->noccupants == 0 && !r->cfg.persistent) pl_muc_room_destroy(r);
+}
+
+/* ---- role and affiliation changes (admin.c decides, this applies) ---- */
+
+static void fire_role_change(pl_muc_occupant *o, int old_role, int old_aff)
+{
+	for (int i = 0; i < pl_muc_nhooks; i++)
+		if (pl_muc_hook_table[i]->on_role_change)
+			pl_muc_hook_table[i]->on_role_change(o->room, o, old_role, old_aff);
+}
+
+void pl_muc_room_set_role(pl_muc_occupant *o, int role, int aff)
+{
+	int old_role = o->role, old_aff = o->affiliation;
+	if (role == old_role && aff == old_aff) return;
+	o->role = role;
+	o->affiliation = aff;
+	refresh_presence(o);
+	broadcast_presence(o, NULL, 0);
+	fire_role_change(o, old_role, old_aff);
+}
+
+/* The item of an unavailable presence built by occupant_presence gets the actor and the reason. */
+static pl_bytes *eject_bytes(const pl_muc_occupant *o, int with_jid, const int *codes, int n,
+                             const char *actor_nick, const char *reason)
+{
+	pl_xml_node *p = occupant_presence(o, "unavailable", with_jid, NULL, codes, n, NULL);
+	pl_xml_node *item = pl_xml_child(pl_xml_child(p, "x", PL_NS_MUC_USER), "item", NULL);
+	if (actor_nick) pl_xml_set_attr(pl_xml_add_elem(item, "actor", NULL), "nick", actor_nick);
+	if (reason) pl_xml_add_text_elem(item, "reason", NULL, reason);
+	pl_bytes *b = pl_stanza_bytes(p);
+	pl_xml_free(p);
+	return b;
+}
+
+void pl_muc_room_eject(pl_muc_occupant *o, int code, const char *actor_nick, const char *reason)
+{
+	pl_muc_room *r = o->room;
+	int old_role = o->role;
+	o->role = PL_MUC_ROLE_NONE;
+	int codes[2] = {code, 110};
+	pl_bytes *full = eject_bytes(o, 1, codes, 1, actor_nick, reason);
+	pl_bytes *anon =
+	    r->cfg.whois_anyone ? pl_bytes_ref(full) : eject_bytes(o, 0, codes, 1, actor_nick, reason);
+	for (pl_muc_occupant *x = r->by_nick; x; x = x->hh.next)
+		if (x != o) send_to_occupant(x, sees_jid(r, x) ? full : anon);
+	pl_bytes_unref(full);
+	pl_bytes_unref(anon);
+	pl_bytes *self = eject_bytes(o, 1, codes, 2, actor_nick, reason);
+	send_to_occupant(o, self);
+	pl_bytes_unref(self);
+	fire_role_change(o, old_role, o->affiliation);
+	for (int i = 0; i < pl_muc_nhooks; i++)
+		if (pl_muc_hook_table[i]->on_leave) pl_muc_hook_table[i]->on_leave(r, o);
+	PL_INFO(0, "%s removed from %s (status %d)", o->occ_jid, r->jid, code);
+	remove_occupant(o);
 }
 
 /* ---- messages ---- */

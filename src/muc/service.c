@@ -3,8 +3,9 @@
  * messages to room.c, iqs here), service discovery of the service (identity conference/text, the
  * public rooms as items) and of each room (muc_* features, the muc#roominfo form), the owner iq
  * (muc#owner: the configuration form, and its submission, which unlocks an instant room, §10.1.2) and
- * the table of extension hooks (muc.h). Rooms live in memory; room.c destroys an empty non-persistent
- * room through pl_muc_room_destroy. */
+ * the table of extension hooks (muc.h). The admin iq (muc#admin: kick, ban, voice, lists) goes to
+ * admin.c. Rooms live in memory; room.c destroys an empty non-persistent room through
+ * pl_muc_room_destroy. */
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -271,6 +272,8 @@ static void room_iq(pl_server *srv, pl_muc_room *r, pl_xml_node *iq, const pl_ji
 		reply(srv, res);
 	} else if (!strcmp(ns, PL_NS_MUC_OWNER)) {
 		owner_iq(r, iq, type);
+	} else if (!strcmp(ns, PL_NS_MUC_ADMIN)) {
+		pl_muc_admin_iq(r, iq); /* may destroy r (its last occupant banned) */
 	} else {
 		pl_muc_bounce(srv, pl_xml_copy(iq), "cancel", "service-unavailable", NULL);
 	}
