@@ -9,10 +9,13 @@
 # stops it. Only one server runs at a time. At the end it prints a Markdown table with the figures and the
 # ratios parley/prosody and parley/ejabberd. Every server it started is stopped on exit (trap EXIT).
 # Each scenario runs against a freshly started server. About 6 minutes with the defaults on 2 CPUs.
+# Then, for parley and Prosody only, the same idle and msg scenarios over WebSocket (ws-idle, ws-msg:
+# RFC 7395 on ws:// to each server's HTTP port, SASL SCRAM-SHA-1 without TLS) and a second table.
 #
 # usage: bench/run.sh [--servers "parley prosody ejabberd"] [--idle-users N] [--login-users N]
 #                     [--concurrency C] [--pairs P] [--messages M] [--window W] [--timeout S]
-#                     [--out FILE] [--keep]
+#                     [--ws-only | --no-ws] [--bin DIR] [--out FILE] [--keep]
+# --bin DIR uses the parleyd, parleyctl and bench/xmppload already built in DIR instead of building.
 # Defaults: 10000 idle sessions, 5000 logins, 50 pairs x 5000 messages, window 10, 50 logins in flight.
 set -euo pipefail
 
@@ -27,6 +30,9 @@ window=10
 timeout=300
 out=""
 keep=0
+prebuilt=""
+ws=1      # run the WebSocket scenarios (parley and prosody)
+tcp=1     # run the TCP scenarios
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -40,7 +46,10 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
-	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--bin) prebuilt=$2; shift 2 ;;
+	--ws-only) tcp=0; ws=1; shift ;;
+	--no-ws) ws=0; shift ;;
+	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 64 ;;
 	esac
 done
@@ -50,7 +59,9 @@ done
 
 port_parley=15222
 port_prosody=25222
-port_ejabberd=35222
+port_ejabberd=30222 # below the ephemeral range (32768+): a client port in TIME_WAIT would block the listener
+http_parley=15280 # WebSocket (ws://127.0.0.1:PORT/xmpp-websocket)
+http_prosody=25280
 users=$idle_users
 [ "$login_users" -gt "$users" ] && users=$login_users
 [ $((2 * pairs)) -gt "$users" ] && users=$((2 * pairs))
@@ -59,9 +70,15 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # ---- build ----
-log "building parley and xmppload (build-bench, Release)"
-bash "$root/scripts/build.sh" "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >&2
-bin=$root/build-bench
+if [ -n "$prebuilt" ]; then
+	bin=$(cd "$prebuilt" && pwd)
+	log "using the binaries in $bin"
+	[ -x "$bin/parleyd" ] && [ -x "$bin/parleyctl" ] || die "no parleyd/parleyctl in $bin"
+else
+	log "building parley and xmppload (build-bench, Release)"
+	bash "$root/scripts/build.sh" "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >&2
+	bin=$root/build-bench
+fi
 xl=$bin/bench/xmppload
 [ -x "$xl" ] || die "xmppload was not built"
 
@@ -165,6 +182,10 @@ starttls_required = true
 [store]
 backend = sqlite
 path = $d/var/parley.db
+[http]
+port = $http_parley
+listen = 127.0.0.1
+web_root =
 EOF
 	log "parley: creating $users users with parleyctl"
 	# the first call creates the store (schema migration), the rest run in parallel
@@ -188,7 +209,7 @@ start_parley() {
 setup_prosody() {
 	local d=$tmp/prosody
 	mkdir -p "$d/data"
-	sed -e "s#@DIR@#$d#g" -e "s#@PORT@#$port_prosody#g" -e "s#$d/cert.pem#$tmp/cert.pem#" \
+	sed -e "s#@DIR@#$d#g" -e "s#@PORT@#$port_prosody#g" -e "s#@HTTP_PORT@#$http_prosody#g" -e "s#$d/cert.pem#$tmp/cert.pem#" \
 		-e "s#$d/key.pem#$tmp/key.pem#" "$root/bench/prosody.cfg.lua.in" >"$d/prosody.cfg.lua"
 	start_prosody
 	register_users prosody "$port_prosody"
@@ -233,7 +254,7 @@ start_ejabberd() {
 	ejd start >&2 2>/dev/null || die "ejabberd did not start"
 	current=ejabberd
 	ejd started >/dev/null 2>&1 || true # waits up to 60 s
-	wait_port "$port_ejabberd" 60 || { tail -20 "$d"/logs/*.log >&2; die "ejabberd did not start"; }
+	wait_port "$port_ejabberd" 60 || { tail -n 20 "$d"/logs/*.log >&2; die "ejabberd did not start"; }
 	for _ in $(seq 1 50); do [ -s "$d/ejabberd.pid" ] && break; sleep 0.2; done
 	current_pid=$(cat "$d/ejabberd.pid")
 }
@@ -255,21 +276,44 @@ run_server() {
 	# leftovers (heap growth, caches, closing sessions) do not weigh on the next. idle runs first: it
 	# logs every user in once and fills the client's SCRAM cache, so the login figures that follow
 	# measure the server, not the client's PBKDF2 (see docs/benchmarks.md).
+	if [ "$tcp" = 1 ]; then
+		start_$s
+		log "$s: idle ($idle_users sessions, RSS of pid $current_pid)"
+		"$xl" idle $common --pid "$current_pid" --users "$idle_users" --cache "$cache" |
+			tee "$tmp/$s.idle.txt" >&2 || true
+		stop_current
+		start_$s
+		log "$s: login ($login_users users, $concurrency at a time)"
+		"$xl" login $common --pid "$current_pid" --users "$login_users" --passes 2 --cache "$cache" |
+			tee "$tmp/$s.login.txt" >&2 || true
+		stop_current
+		start_$s
+		log "$s: msg ($pairs pairs x $messages messages, window $window)"
+		"$xl" msg $common --pid "$current_pid" --pairs "$pairs" --messages "$messages" --window "$window" \
+			--cache "$cache" |
+			tee "$tmp/$s.msg.txt" >&2 || true
+		log "$s: stopping"
+		stop_current
+	fi
+	# WebSocket (RFC 7395 on ws://, the server's HTTP port): parley and Prosody. Same sizes, same
+	# fresh start per scenario; the SCRAM cache is the one the TCP idle run filled (or ws-idle fills it).
+	case $s in parley | prosody) ;; *) return 0 ;; esac
+	[ "$ws" = 1 ] || return 0
+	local hp wscommon
+	eval "hp=\$http_$s"
+	wscommon="--transport ws --port $hp --concurrency $concurrency --timeout $timeout"
 	start_$s
-	log "$s: idle ($idle_users sessions, RSS of pid $current_pid)"
-	"$xl" idle $common --pid "$current_pid" --users "$idle_users" --cache "$cache" |
-		tee "$tmp/$s.idle.txt" >&2 || true
+	wait_port "$hp" 30 || die "$s: HTTP port $hp not listening"
+	log "$s: ws-idle ($idle_users WebSocket sessions, RSS of pid $current_pid)"
+	"$xl" idle $wscommon --pid "$current_pid" --users "$idle_users" --cache "$cache" |
+		tee "$tmp/$s.ws-idle.txt" >&2 || true
 	stop_current
 	start_$s
-	log "$s: login ($login_users users, $concurrency at a time)"
-	"$xl" login $common --pid "$current_pid" --users "$login_users" --passes 2 --cache "$cache" |
-		tee "$tmp/$s.login.txt" >&2 || true
-	stop_current
-	start_$s
-	log "$s: msg ($pairs pairs x $messages messages, window $window)"
-	"$xl" msg $common --pid "$current_pid" --pairs "$pairs" --messages "$messages" --window "$window" \
+	wait_port "$hp" 30 || die "$s: HTTP port $hp not listening"
+	log "$s: ws-msg ($pairs pairs x $messages messages over WebSocket, window $window)"
+	"$xl" msg $wscommon --pid "$current_pid" --pairs "$pairs" --messages "$messages" --window "$window" \
 		--cache "$cache" |
-		tee "$tmp/$s.msg.txt" >&2 || true
+		tee "$tmp/$s.ws-msg.txt" >&2 || true
 	log "$s: stopping"
 	stop_current
 }
@@ -305,7 +349,19 @@ row() { # label scenario metric scale
 	echo "$line $(ratio "$p" "$pr") | $(ratio "$p" "$ej") |"
 }
 
+wsrow() { # label scenario metric scale: parley and prosody only
+	local v p=- pr=-
+	for s in parley prosody; do
+		case " $servers " in *" $s "*) v=$(metric "$s" "$2" "$3") ;; *) v=- ;; esac
+		[ "$v" != - ] && [ -n "${4:-}" ] && v=$(awk -v x="$v" -v k="$4" 'BEGIN { printf "%.1f", x / k }')
+		case $s in parley) p=$v ;; prosody) pr=$v ;; esac
+	done
+	echo "| $1 | $p | $pr | $(ratio "$p" "$pr") |"
+}
+
 {
+	[ "$tcp" = 1 ] || echo "(TCP scenarios skipped: --ws-only)"
+	[ "$tcp" = 1 ] && {
 	echo "| metric | parley | prosody | ejabberd | parley/prosody | parley/ejabberd |"
 	echo "|---|---:|---:|---:|---:|---:|"
 	row "logins/s ($login_users users, $concurrency concurrent, SCRAM-SHA-1 + STARTTLS)" login login_per_s
@@ -326,10 +382,33 @@ row() { # label scenario metric scale
 		esac
 	done
 	echo "$line | |"
+	}
+	if [ "$ws" = 1 ]; then
+		echo
+		echo "XMPP over WebSocket (RFC 7395, ws:// on loopback, SASL SCRAM-SHA-1, no TLS):"
+		echo
+		echo "| metric | parley | prosody | parley/prosody |"
+		echo "|---|---:|---:|---:|"
+		wsrow "RSS per idle WebSocket session (KiB, $idle_users sessions)" ws-idle rss_per_session
+		wsrow "server RSS with $idle_users WebSocket sessions (MiB)" ws-idle server_rss_after 1024
+		wsrow "messages/s over WebSocket ($pairs pairs, window $window)" ws-msg msg_per_s
+		wsrow "WebSocket message latency p50 (ms)" ws-msg msg_latency_p50
+		wsrow "WebSocket message latency p99 (ms)" ws-msg msg_latency_p99
+		wsrow "server CPU during ws-msg (% of one core)" ws-msg msg_server_cpu
+		wsrow "xmppload CPU during ws-msg (% of one core)" ws-msg msg_client_cpu
+		line="| client errors (ws-idle/ws-msg) |"
+		for s in parley prosody; do
+			case " $servers " in
+			*" $s "*) line="$line $(errs "$s" ws-idle)/$(errs "$s" ws-msg) |" ;;
+			*) line="$line - |" ;;
+			esac
+		done
+		echo "$line |"
+	fi
 	echo
-	echo "Versions: $(for s in $servers; do printf '%s; ' "$(version "$s")"; done)TLS: $(awk '$1 == "tls" { print $2; exit }' "$tmp"/*.login.txt 2>/dev/null)."
+	echo "Versions: $(for s in $servers; do printf '%s; ' "$(version "$s")"; done | sed 's/; $//')$([ "$tcp" = 1 ] && echo "; TLS: $(awk '$1 == "tls" { print $2; exit }' "$tmp"/*.login.txt 2>/dev/null)")."
 	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -sr), $(date -u +%Y-%m-%d)."
-	echo "Command: bench/run.sh --idle-users $idle_users --login-users $login_users --concurrency $concurrency --pairs $pairs --messages $messages --window $window"
+	echo "Command: bench/run.sh --servers \"$servers\" --idle-users $idle_users --login-users $login_users --concurrency $concurrency --pairs $pairs --messages $messages --window $window$([ "$tcp" = 1 ] || echo ' --ws-only')$([ "$ws" = 1 ] || echo ' --no-ws')"
 } >"$tmp/results.md"
 cat "$tmp/results.md"
 [ -n "$out" ] && cp "$tmp/results.md" "$out"

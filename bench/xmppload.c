@@ -9,7 +9,9 @@
  * Output is plain lines "metric value unit" on stdout, then one "summary ..." line; diagnostics go to
  * stderr. Every scenario ends by itself: by its counts, or by --timeout (then the exit code is 2 and the
  * figures cover what was done). Connection failures are counted by reason and printed as "error" lines;
- * the exit code is 1 when any happened. The stream code is in xmppload_conn.c, SASL in xmppload_sasl.c. */
+ * the exit code is 1 when any happened. The stream code is in xmppload_conn.c, SASL in xmppload_sasl.c,
+ * the WebSocket transport (--transport ws: RFC 7395 on ws://, --port is then the HTTP port) in
+ * xmppload_ws.c; every scenario runs over either transport. */
 #include "xmppload.h"
 
 #include <getopt.h>
@@ -35,7 +37,8 @@ static struct {
           .domain = "localhost",
           .password = "bench",
           .resource = "xl",
-          .use_tls = 1},
+          .use_tls = 1,
+          .ws_path = "/xmpp-websocket"},
     .users = 1000,
     .first = 1,
     .concurrency = 50,
@@ -323,7 +326,7 @@ static void report_pass(const char *what, const char *unit)
 static void on_keepalive(uv_timer_t *t)
 {
 	for (int i = 0; i < nconns; i++)
-		if (conns[i] && conns[i]->state == XL_S_READY) xl_conn_send(conns[i], " ", 1);
+		if (conns[i] && conns[i]->state == XL_S_READY) xl_conn_keepalive(conns[i]);
 }
 
 static void idle_measure(uv_timer_t *t)
@@ -357,18 +360,21 @@ static void msg_send_some(int slot)
 	struct msg_peer *p = &peers[slot];
 	struct xl_conn *c = conns[slot], *to = conns[p->partner_slot];
 	char buf[8192];
-	size_t len = 0;
+	size_t len = 0, lens[64];
+	int nmsg = 0;
 	if (!alive(c) || !alive(to)) return;
 	while (p->sent < cfg.messages && p->sent - p->received < cfg.window) {
 		int n = snprintf(buf + len, sizeof buf - len,
-		                 "<message to='%s' type='chat' id='m%d'><body>xl %llu %d</body></message>",
-		                 to->jid, p->sent, (unsigned long long)uv_hrtime(), p->sent);
+		                 "<message%s to='%s' type='chat' id='m%d'><body>xl %llu %d</body></message>",
+		                 xl_conn_client_ns(c), to->jid, p->sent, (unsigned long long)uv_hrtime(),
+		                 p->sent);
 		if (n < 0 || (size_t)n >= sizeof buf - len) break;
 		len += (size_t)n;
+		lens[nmsg++] = (size_t)n;
 		p->sent++;
-		if (sizeof buf - len < 600) break;
+		if (sizeof buf - len < 600 || nmsg == 64) break;
 	}
-	if (len) xl_conn_send(c, buf, len);
+	if (nmsg) xl_conn_send_batch(c, buf, lens, nmsg);
 }
 
 static void msg_all_ready(void)
@@ -481,10 +487,13 @@ static void usage(FILE *f)
 	        "  --window W         msg: messages in flight per sender (10)\n"
 	        "  --pid PID          server process: VmRSS (idle) and CPU use (all) are measured\n"
 	        "  --settle S         idle: seconds to wait after the last login before measuring (3)\n"
-	        "  --keepalive S      idle: whitespace ping interval in seconds (30)\n"
+	        "  --keepalive S      idle: ping interval in seconds, whitespace or WebSocket ping (30)\n"
 	        "  --sources N        bind to source addresses 127.0.0.1..127.0.0.N round-robin (off)\n"
 	        "  --plain            SASL PLAIN instead of SCRAM-SHA-1\n"
 	        "  --no-tls           do not use STARTTLS\n"
+	        "  --transport T      tcp, or ws: XMPP over WebSocket (RFC 7395) on ws://, no STARTTLS;\n"
+	        "                     --port is then the HTTP port (tcp)\n"
+	        "  --ws-path P        ws: the WebSocket resource (/xmpp-websocket)\n"
 	        "  --presence         send initial presence after binding (msg always does)\n"
 	        "  --cache FILE       SCRAM salted-password cache (read at start, written at exit)\n"
 	        "  --timeout S        global time limit in seconds (300)\n");
@@ -522,6 +531,8 @@ static void parse_args(int argc, char **argv)
 	    {"sources", 1, 0, 'S'},
 	    {"plain", 0, 0, 'L'},
 	    {"no-tls", 0, 0, 'N'},
+	    {"transport", 1, 0, 'T'},
+	    {"ws-path", 1, 0, 'W'},
 	    {"presence", 0, 0, 'e'},
 	    {"cache", 1, 0, 'C'},
 	    {"timeout", 1, 0, 't'},
@@ -604,6 +615,17 @@ static void parse_args(int argc, char **argv)
 		case 'N':
 			cfg.o.use_tls = 0;
 			break;
+		case 'T':
+			if (!strcmp(optarg, "ws")) {
+				cfg.o.ws = 1;
+			} else if (strcmp(optarg, "tcp")) {
+				fprintf(stderr, "xmppload: --transport is tcp or ws\n");
+				exit(64);
+			}
+			break;
+		case 'W':
+			cfg.o.ws_path = optarg;
+			break;
 		case 'e':
 			cfg.o.presence = 1;
 			break;
@@ -621,6 +643,7 @@ static void parse_args(int argc, char **argv)
 			exit(64);
 		}
 	}
+	if (cfg.o.ws) cfg.o.use_tls = 0; /* ws:// carries no STARTTLS */
 	if (optind < argc) {
 		fprintf(stderr, "xmppload: unexpected argument %s\n", argv[optind]);
 		exit(64);
@@ -701,9 +724,10 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_REASONS && reasons[i].n; i++)
 		printf("error %llu %s\n", (unsigned long long)reasons[i].n, reasons[i].why);
 	static const char *names[] = {"register", "login", "idle", "msg"};
-	printf("summary scenario=%s server=%s:%d users=%d errors=%llu timeout=%s elapsed=%.1fs\n",
-	       names[cfg.sc], cfg.o.host, cfg.o.port, n, (unsigned long long)errors, timed_out ? "yes" : "no",
-	       now_s() - t0);
+	printf(
+	    "summary scenario=%s transport=%s server=%s:%d users=%d errors=%llu timeout=%s elapsed=%.1fs\n",
+	    names[cfg.sc], cfg.o.ws ? "ws" : "tcp", cfg.o.host, cfg.o.port, n, (unsigned long long)errors,
+	    timed_out ? "yes" : "no", now_s() - t0);
 	if (cfg.cache) xl_scram_cache_save(cfg.cache);
 	return timed_out ? 2 : errors ? 1 : 0;
 }

@@ -3,7 +3,9 @@
  * xmppload is a standalone XMPP client in C (libuv, OpenSSL, expat; it does not link libparley) that opens
  * many client-to-server streams on one event loop. xmppload_conn.c owns one stream: TCP connect, stream
  * header, STARTTLS over memory BIOs, SASL (SCRAM-SHA-1 or PLAIN), resource binding, the optional session
- * iq, in-band registration (XEP-0077), and a small stanza tree handed to the scenario. xmppload_sasl.c owns
+ * iq, in-band registration (XEP-0077), and a small stanza tree handed to the scenario; with --transport ws
+ * the bytes go through xmppload_ws.c instead (RFC 6455 upgrade and frames, RFC 7395: one XML element per
+ * message, <open/> and <close/> for the stream header and end, no STARTTLS). xmppload_sasl.c owns
  * the SCRAM-SHA-1 and PLAIN client side and the salted-password cache. xmppload.c owns the
  * command line, the scenarios (register, login, idle, msg), the timers and the printed figures.
  *
@@ -75,10 +77,12 @@ struct xl_opts {
 	const char *domain; /* XMPP domain */
 	const char *password;
 	const char *resource;
-	int use_tls;  /* do STARTTLS when offered (refuse to authenticate without it if required) */
-	int plain;    /* SASL PLAIN instead of SCRAM-SHA-1 */
-	int presence; /* send initial presence once bound */
-	int sources;  /* bind to 127.0.0.1 .. 127.0.0.<sources> round-robin (0 = do not bind) */
+	int use_tls;         /* do STARTTLS when offered (refuse to authenticate without it if required) */
+	int plain;           /* SASL PLAIN instead of SCRAM-SHA-1 */
+	int presence;        /* send initial presence once bound */
+	int sources;         /* bind to 127.0.0.1 .. 127.0.0.<sources> round-robin (0 = do not bind) */
+	int ws;              /* XMPP over WebSocket (RFC 7395) on ws:// at port/ws_path instead of TCP */
+	const char *ws_path; /* the WebSocket resource, "/xmpp-websocket" */
 };
 
 struct xl_conn {
@@ -110,6 +114,8 @@ struct xl_conn {
 	unsigned char server_sig[64];
 	size_t server_sig_len;
 	int session_needed;
+	/* WebSocket (xmppload_ws.c), NULL over TCP */
+	void *ws;
 };
 
 /* Global TLS context (client, verification off). Call once before any connection. */
@@ -126,10 +132,38 @@ extern uint64_t xl_pbkdf2_count; /* PBKDF2 computations done (cache misses) */
 void xl_conn_start(uv_loop_t *loop, struct xl_conn *c);
 /* Sends raw XML on a ready connection (through TLS when up). Returns 0 or -1 (the connection failed). */
 int xl_conn_send(struct xl_conn *c, const char *xml, size_t len);
-/* Closes the stream (</stream:stream>, then TCP shutdown and close). on_closed follows. Idempotent. */
+/* Sends n elements laid end to end in buf (lens[i] bytes each): one write over TCP, one WebSocket message
+ * per element (in one write) over ws. Returns 0 or -1 like xl_conn_send. */
+int xl_conn_send_batch(struct xl_conn *c, const char *buf, const size_t *lens, int n);
+/* Keeps an idle ready connection alive: a whitespace ping over TCP, a WebSocket ping frame over ws. */
+void xl_conn_keepalive(struct xl_conn *c);
+/* Closes the stream (</stream:stream>, or <close/> and a close frame over ws, then TCP shutdown and
+ * close). on_closed follows. Idempotent. */
 void xl_conn_close(struct xl_conn *c);
 /* Closes at once without the stream close (for the global timeout). on_closed follows. Idempotent. */
 void xl_conn_abort(struct xl_conn *c);
+
+/* Shared by xmppload_conn.c and xmppload_ws.c. xl_conn_write_raw queues bytes on the socket as they are
+ * (0, or -1 after failing the connection); xl_conn_fail fails the connection (on_fail, then on_closed);
+ * xl_conn_send_open sends the stream header (<open/> over ws); xl_conn_feed_message parses one complete
+ * RFC 7395 message as a standalone XML document and handles the element it holds. */
+int xl_conn_write_raw(struct xl_conn *c, const char *data, size_t len);
+void xl_conn_fail(struct xl_conn *c, const char *why);
+void xl_conn_send_open(struct xl_conn *c);
+void xl_conn_feed_message(struct xl_conn *c, const char *xml, size_t len);
+/* " xmlns='jabber:client'" over ws (a message stands alone), "" over TCP (the stream header says it). */
+const char *xl_conn_client_ns(const struct xl_conn *c);
+
+/* WebSocket client side (xmppload_ws.c). xl_ws_start allocates c->ws and sends the upgrade request
+ * (0 or -1); xl_ws_input takes received bytes (handshake answer, then frames); the senders frame and
+ * queue (0 or -1 like xl_conn_write_raw); xl_ws_free frees c->ws (from the close callback only). */
+int xl_ws_start(struct xl_conn *c);
+void xl_ws_input(struct xl_conn *c, const char *data, size_t len);
+int xl_ws_send(struct xl_conn *c, const char *xml, size_t len);
+int xl_ws_send_batch(struct xl_conn *c, const char *buf, const size_t *lens, int n);
+int xl_ws_send_ping(struct xl_conn *c);
+int xl_ws_send_close(struct xl_conn *c);
+void xl_ws_free(struct xl_conn *c);
 
 /* SASL client side (xmppload_sasl.c). Each writes base64 text to out (NUL-terminated) and returns its
  * length, or -1 (bad server data, or out too small). xl_scram_final keeps the expected server signature

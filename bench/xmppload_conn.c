@@ -1,7 +1,10 @@
 /* xmppload_conn.c: one XMPP client stream of xmppload: TCP (libuv), STARTTLS through memory BIOs
  * (OpenSSL, no certificate verification: the benchmark servers use self-signed certificates), the XML
  * stream (expat with namespaces) turned into small stanza trees, and the negotiation up to a bound
- * resource (or an in-band registration). Once ready, stanzas go to the scenario's on_stanza.
+ * resource (or an in-band registration). Once ready, stanzas go to the scenario's on_stanza. Over
+ * WebSocket (opts->ws), xmppload_ws.c carries the bytes and hands each message to xl_conn_feed_message,
+ * which parses it as its own document (the parser is reset per message, depth starts at 1 so the
+ * message's element is a stanza root); the negotiation is the same without STARTTLS.
  *
  * Lifetime: xl_conn_start → ... → on_ready → (xl_conn_send)* → xl_conn_close or failure → on_closed.
  * Nothing is freed inside libuv or expat callbacks that are still running: the expat parser, the SSL and
@@ -22,6 +25,7 @@
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_CLIENT "jabber:client"
 #define NS_REGISTER "jabber:iq:register"
+#define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
 
 static SSL_CTX *tls_ctx;
 char xl_tls_info[128];
@@ -87,7 +91,7 @@ static void on_write(uv_write_t *req, int status)
 	free(w);
 }
 
-static int raw_write(struct xl_conn *c, const char *data, size_t len)
+int xl_conn_write_raw(struct xl_conn *c, const char *data, size_t len)
 {
 	if (uv_is_closing((uv_handle_t *)&c->tcp)) return -1;
 	if (c->out_pending + len > XL_MAX_OUTPUT) {
@@ -115,14 +119,15 @@ static int tls_flush(struct xl_conn *c)
 	char buf[16384];
 	int n;
 	while ((n = BIO_read(c->wbio, buf, sizeof buf)) > 0)
-		if (raw_write(c, buf, (size_t)n) < 0) return -1;
+		if (xl_conn_write_raw(c, buf, (size_t)n) < 0) return -1;
 	return 0;
 }
 
 int xl_conn_send(struct xl_conn *c, const char *xml, size_t len)
 {
 	if (c->failed || uv_is_closing((uv_handle_t *)&c->tcp)) return -1;
-	if (!c->ssl) return raw_write(c, xml, len);
+	if (c->ws) return xl_ws_send(c, xml, len);
+	if (!c->ssl) return xl_conn_write_raw(c, xml, len);
 	if (!c->tls_up) return -1;
 	if (SSL_write(c->ssl, xml, (int)len) != (int)len) {
 		fail(c, "tls write");
@@ -131,14 +136,46 @@ int xl_conn_send(struct xl_conn *c, const char *xml, size_t len)
 	return tls_flush(c);
 }
 
+int xl_conn_send_batch(struct xl_conn *c, const char *buf, const size_t *lens, int n)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += lens[i];
+	if (!c->ws) return xl_conn_send(c, buf, total);
+	if (c->failed || uv_is_closing((uv_handle_t *)&c->tcp)) return -1;
+	return xl_ws_send_batch(c, buf, lens, n);
+}
+
+void xl_conn_keepalive(struct xl_conn *c)
+{
+	if (c->failed || uv_is_closing((uv_handle_t *)&c->tcp)) return;
+	if (c->ws)
+		xl_ws_send_ping(c);
+	else
+		xl_conn_send(c, " ", 1);
+}
+
+/* Over TCP stanzas inherit jabber:client from the stream header; a WebSocket message stands alone, so its
+ * stanza names the namespace itself (RFC 7395 §3.3.3). */
+const char *xl_conn_client_ns(const struct xl_conn *c)
+{
+	return c->ws ? " xmlns='" NS_CLIENT "'" : "";
+}
+
 static int send_str(struct xl_conn *c, const char *s)
 {
 	return xl_conn_send(c, s, strlen(s));
 }
 
-static void send_header(struct xl_conn *c)
+void xl_conn_send_open(struct xl_conn *c)
 {
 	char h[512];
+	if (c->ws) {
+		snprintf(h, sizeof h, "<open xmlns='" NS_FRAMING "' to='%s' version='1.0'/>",
+		         c->opts->domain);
+		send_str(c, h);
+		return;
+	}
 	snprintf(h, sizeof h,
 	         "<?xml version='1.0'?><stream:stream to='%s' xmlns='jabber:client' "
 	         "xmlns:stream='" NS_STREAM "' version='1.0'>",
@@ -159,6 +196,7 @@ static void on_close(uv_handle_t *h)
 	c->root = c->cur = NULL;
 	free(c->client_first_bare);
 	c->client_first_bare = NULL;
+	xl_ws_free(c);
 	c->state = XL_S_CLOSED;
 	c->ops->on_closed(c);
 }
@@ -181,13 +219,23 @@ void xl_conn_close(struct xl_conn *c)
 		xl_conn_abort(c);
 		return;
 	}
-	send_str(c, "</stream:stream>");
+	if (c->ws) {
+		send_str(c, "<close xmlns='" NS_FRAMING "'/>");
+		if (!c->failed) xl_ws_send_close(c);
+	} else {
+		send_str(c, "</stream:stream>");
+	}
 	c->closing = 1;
 	c->state = XL_S_CLOSING;
 	c->shutdown_req.data = c;
 	if (uv_is_closing((uv_handle_t *)&c->tcp) ||
 	    uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
 		xl_conn_abort(c);
+}
+
+void xl_conn_fail(struct xl_conn *c, const char *why)
+{
+	fail(c, why);
 }
 
 static void fail(struct xl_conn *c, const char *why)
@@ -209,7 +257,11 @@ static void become_ready(struct xl_conn *c)
 {
 	c->state = XL_S_READY;
 	c->t_ready = uv_hrtime();
-	if (c->mode == XL_MODE_LOGIN && c->opts->presence) send_str(c, "<presence/>");
+	if (c->mode == XL_MODE_LOGIN && c->opts->presence) {
+		char p[64];
+		snprintf(p, sizeof p, "<presence%s/>", xl_conn_client_ns(c));
+		send_str(c, p);
+	}
 	c->ops->on_ready(c);
 }
 
@@ -242,10 +294,10 @@ static void on_features(struct xl_conn *c, struct xl_node *f)
 	}
 	if (c->mode == XL_MODE_REGISTER) {
 		snprintf(buf, sizeof buf,
-		         "<iq type='set' id='reg' to='%s'><query xmlns='" NS_REGISTER
+		         "<iq%s type='set' id='reg' to='%s'><query xmlns='" NS_REGISTER
 		         "'><username>%s</username>"
 		         "<password>%s</password></query></iq>",
-		         c->opts->domain, c->user, c->opts->password);
+		         xl_conn_client_ns(c), c->opts->domain, c->user, c->opts->password);
 		c->state = XL_S_REGISTER;
 		send_str(c, buf);
 		return;
@@ -280,8 +332,8 @@ static void on_features(struct xl_conn *c, struct xl_node *f)
 	struct xl_node *sess = xl_node_child(f, NS_SESSION " session");
 	c->session_needed = sess && !xl_node_child(sess, NS_SESSION " optional");
 	snprintf(buf, sizeof buf,
-	         "<iq type='set' id='bind'><bind xmlns='" NS_BIND "'><resource>%s</resource></bind></iq>",
-	         c->opts->resource);
+	         "<iq%s type='set' id='bind'><bind xmlns='" NS_BIND "'><resource>%s</resource></bind></iq>",
+	         xl_conn_client_ns(c), c->opts->resource);
 	c->state = XL_S_BIND;
 	send_str(c, buf);
 }
@@ -316,9 +368,13 @@ static void on_iq(struct xl_conn *c, struct xl_node *iq)
 			return;
 		}
 		snprintf(c->jid, sizeof c->jid, "%s", j->text);
-		if (c->session_needed)
-			send_str(c, "<iq type='set' id='sess'><session xmlns='" NS_SESSION "'/></iq>");
-		else
+		if (c->session_needed) {
+			char sess[256];
+			snprintf(sess, sizeof sess,
+			         "<iq%s type='set' id='sess'><session xmlns='" NS_SESSION "'/></iq>",
+			         xl_conn_client_ns(c));
+			send_str(c, sess);
+		} else
 			become_ready(c);
 		return;
 	}
@@ -335,8 +391,9 @@ static void on_iq(struct xl_conn *c, struct xl_node *iq)
 		if (!strcmp(type, "get") && xl_node_child(iq, "urn:xmpp:ping ping")) {
 			char buf[512];
 			const char *from = xl_node_attr(iq, "from");
-			snprintf(buf, sizeof buf, "<iq type='result' id='%.100s'%s%.200s%s/>", id,
-			         from ? " to='" : "", from ? from : "", from ? "'" : "");
+			snprintf(buf, sizeof buf, "<iq%s type='result' id='%.100s'%s%.200s%s/>",
+			         xl_conn_client_ns(c), id, from ? " to='" : "", from ? from : "",
+			         from ? "'" : "");
 			send_str(c, buf);
 			return;
 		}
@@ -378,7 +435,7 @@ static void on_stanza(struct xl_conn *c, struct xl_node *n)
 		c->authed = 1;
 		c->restart = 1;
 		XML_StopParser(c->parser, XML_FALSE);
-		send_header(c);
+		xl_conn_send_open(c);
 	} else if (!strcmp(n->name, NS_SASL " failure")) {
 		struct xl_node *k = n->child;
 		snprintf(c->why, sizeof c->why, "sasl failure: %s", k ? strchr(k->name, ' ') + 1 : "?");
@@ -388,6 +445,10 @@ static void on_stanza(struct xl_conn *c, struct xl_node *n)
 		const char *sp = k ? strchr(k->name, ' ') : NULL;
 		snprintf(c->why, sizeof c->why, "stream error: %s", sp ? sp + 1 : "?");
 		fail(c, c->why);
+	} else if (!strcmp(n->name, NS_FRAMING " open")) {
+		/* the stream header over WebSocket: nothing to do */
+	} else if (!strcmp(n->name, NS_FRAMING " close")) {
+		fail(c, "server closed the stream");
 	} else if (!strcmp(n->name, NS_CLIENT " iq")) {
 		on_iq(c, n);
 	} else if (c->state == XL_S_READY) {
@@ -505,6 +566,22 @@ static void feed(struct xl_conn *c, const char *data, size_t len)
 	}
 }
 
+void xl_conn_feed_message(struct xl_conn *c, const char *xml, size_t len)
+{
+	if (c->failed || uv_is_closing((uv_handle_t *)&c->tcp)) return;
+	parser_setup(c);
+	c->depth = 1; /* no stream root: the message's element is the stanza */
+	enum XML_Status st = XML_Parse(c->parser, xml, (int)len, 1);
+	if (c->restart) { /* after SASL success: the next message gets a fresh parser anyway */
+		c->restart = 0;
+		return;
+	}
+	if (st != XML_STATUS_OK && !c->failed && !c->closing) {
+		snprintf(c->why, sizeof c->why, "xml: %s", XML_ErrorString(XML_GetErrorCode(c->parser)));
+		fail(c, c->why);
+	}
+}
+
 /* ---- input ---- */
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -527,7 +604,7 @@ static void on_tls_input(struct xl_conn *c, const char *data, size_t len)
 				         SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)));
 			c->state = XL_S_STREAM;
 			tls_flush(c);
-			send_header(c);
+			xl_conn_send_open(c);
 		} else {
 			int e = SSL_get_error(c->ssl, r);
 			tls_flush(c);
@@ -569,7 +646,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	}
 	if (n == 0) return;
-	if (c->ssl)
+	if (c->ws)
+		xl_ws_input(c, b->base, (size_t)n);
+	else if (c->ssl)
 		on_tls_input(c, b->base, (size_t)n);
 	else
 		feed(c, b->base, (size_t)n);
@@ -590,7 +669,10 @@ static void on_connect(uv_connect_t *req, int status)
 		fail(c, "read start");
 		return;
 	}
-	send_header(c);
+	if (!c->opts->ws)
+		xl_conn_send_open(c);
+	else if (xl_ws_start(c) < 0)
+		fail(c, "ws: upgrade request");
 }
 
 void xl_conn_start(uv_loop_t *loop, struct xl_conn *c)
