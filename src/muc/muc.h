@@ -15,11 +15,13 @@
  *   history.c  the in-memory ring of recent messages and the <history/> filters (pure functions).
  *   admin.c    muc#admin: kick, ban, voice, affiliation changes and the role/affiliation lists, with the
  *              XEP-0045 §5.2 privilege table (status 321 for members-only rooms is still to come).
+ *   config.c   the owner's muc#roomconfig form (§10.2): a table of fields filling pl_muc_room_config,
+ *              validation (bad-request naming the field), status 104/172/173 on change.
+ *   dataform.c a generic jabber:x:data parser (pure, fuzzed by fuzz/fuzz_dataform.c).
  *
  * What goes where next:
- *   - the owner's configuration form fields: config.c with a table of fields (STYLE rule 8) filling
- *     pl_muc_room_config; service.c's owner iq already hands the form to the config_form/config_submit
- *     hooks; status 170-174 broadcast from room.c.
+ *   - configuration follow-ups: removing non-members when a room becomes members-only (status 322),
+ *     allowinvites enforcement once mediated invitations exist, 170/171 once rooms are logged.
  *   - persistence: store the room (config, affiliations) when `persistent` is set; room_destroy_if_empty()
  *     keeps persistent rooms; the service loads them on start.
  *   - MAM / stanza-id / occupant-id: an on_message hook that archives and stamps the stanza before it is

@@ -37,11 +37,18 @@ typedef struct pl_muc_aff {
 	UT_hash_handle hh;
 } pl_muc_aff;
 
-/* What the owner's form sets (only the defaults for now; config.c will fill it from the form). */
+/* What the owner's form sets (config.c; the instant-room defaults come from pl_muc_room_create). */
 typedef struct pl_muc_room_config {
 	int persistent, public_room, whois_anyone, moderated, members_only, change_subject;
 	int max_occupants;
+	int password_protected, allow_invites;
+	int allow_pm;   /* PL_MUC_PM_*: who may send private messages */
+	char *name;     /* muc#roomconfig_roomname (NULL = none), owned */
+	char *desc;     /* muc#roomconfig_roomdesc, owned */
+	char *lang;     /* muc#roomconfig_lang, owned */
+	char *password; /* muc#roomconfig_roomsecret, owned */
 } pl_muc_room_config;
+enum { PL_MUC_PM_ANYONE = 0, PL_MUC_PM_PARTICIPANTS, PL_MUC_PM_MODERATORS, PL_MUC_PM_NONE };
 
 struct pl_muc_room {
 	pl_server *srv;
@@ -89,6 +96,19 @@ void pl_muc_room_set_role(pl_muc_occupant *o, int role, int aff);
  * actor's nick and the reason (either may be NULL) to everyone, o's own copy adding 110; then
  * on_role_change and on_leave fire and o is freed. An empty room is left for the caller to destroy. */
 void pl_muc_room_eject(pl_muc_occupant *o, int code, const char *actor_nick, const char *reason);
+
+/* config.c: the owner's muc#roomconfig form (XEP-0045 §10.2) */
+/* Adds the fields with the room's current values to form (<x type='form'/>). */
+void pl_muc_config_form(const pl_muc_room *r, pl_xml_node *form);
+/* Validates every known field of the submitted form x and, when all are valid, applies them and
+ * broadcasts status 104/172/173 to the occupants. Returns 0, or PL_EINVAL with *err set to a static text
+ * naming the bad field (the iq gets bad-request). */
+int pl_muc_config_submit(pl_muc_room *r, const pl_xml_node *x, const char **err);
+/* Frees the strings of a configuration. */
+void pl_muc_config_clear(pl_muc_room_config *c);
+
+/* Re-serializes every occupant's cached presence (after the whois setting changed). */
+void pl_muc_room_refresh_presences(pl_muc_room *r);
 
 /* admin.c */
 #define PL_MUC_ADMIN_MAX_ITEMS 32 /* items in one muc#admin set (more: bad-request) */

@@ -162,6 +162,12 @@ static void refresh_presence(pl_muc_occupant *o)
 	                                         : presence_bytes(o, NULL, 0, NULL, NULL, 0, NULL);
 }
 
+void pl_muc_room_refresh_presences(pl_muc_room *r)
+{
+	for (pl_muc_occupant *o = r->by_nick; o; o = o->hh.next)
+		refresh_presence(o);
+}
+
 /* Sends o's current presence to every other occupant, and o's own copy (110 plus `extra` codes) to
  * o's sessions. */
 static void broadcast_presence(pl_muc_occupant *o, const int *extra, int nextra)
@@ -269,6 +275,7 @@ static void remove_occupant(pl_muc_occupant *o)
 
 void pl_muc_room_free(pl_muc_room *r)
 {
+	pl_muc_config_clear(&r->cfg);
 	pl_muc_occupant *o, *ot;
 	HASH_ITER(hh, r->by_nick, o, ot)
 	{
@@ -326,6 +333,15 @@ static int directed_remembered(pl_session *s, const char *occ_jid)
 	return 0;
 }
 
+/* The <password/> of a join (XEP-0045 §7.2.6). */
+static int password_ok(const pl_muc_room *r, const pl_xml_node *x)
+{
+	char *pw = x ? pl_xml_child_text(x, "password", NULL) : NULL;
+	int ok = pw && r->cfg.password && strcmp(pw, r->cfg.password) == 0;
+	free(pw);
+	return ok;
+}
+
 static void join(pl_muc_room *r, pl_xml_node *p, const char *from, const char *nick, int created)
 {
 	pl_jid fj;
@@ -350,6 +366,11 @@ static void join(pl_muc_room *r, pl_xml_node *p, const char *from, const char *n
 	} else if (r->locked && !created && aff != PL_MUC_AFF_OWNER) {
 		pl_muc_bounce(r->srv, p, "cancel", "item-not-found",
 		              "the room is locked until its owner configures it");
+	} else if (!o && r->cfg.password_protected && !password_ok(r, x)) {
+		pl_muc_bounce(r->srv, p, "auth", "not-authorized",
+		              "a password is required to enter this room");
+	} else if (!o && r->cfg.members_only && aff < PL_MUC_AFF_MEMBER && !created) {
+		pl_muc_bounce(r->srv, p, "auth", "registration-required", "this room is members-only");
 	} else if (o && strcmp(o->bare, bare) != 0) {
 		pl_muc_bounce(r->srv, p, "cancel", "conflict", "that nickname is in use");
 	} else if ((!o && r->noccupants >= r->cfg.max_occupants) ||
@@ -591,6 +612,13 @@ static void groupchat(pl_muc_room *r, pl_muc_occupant *o, pl_xml_node *m)
 static void private_message(pl_muc_room *r, pl_muc_occupant *o, pl_xml_node *m, const char *nick)
 {
 	pl_muc_occupant *target = NULL;
+	int pm = r->cfg.allow_pm;
+	if (pm == PL_MUC_PM_NONE || (pm == PL_MUC_PM_PARTICIPANTS && o->role < PL_MUC_ROLE_PARTICIPANT) ||
+	    (pm == PL_MUC_PM_MODERATORS && o->role < PL_MUC_ROLE_MODERATOR)) {
+		pl_muc_bounce(r->srv, m, "cancel", "not-allowed",
+		              "private messages are not allowed in this room");
+		return;
+	}
 	HASH_FIND_STR(r->by_nick, nick, target);
 	if (!target) {
 		pl_muc_bounce(r->srv, m, "cancel", "item-not-found", "no such occupant");

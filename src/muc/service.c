@@ -72,6 +72,7 @@ pl_muc_room *pl_muc_room_create(pl_server *srv, const char *node, const char *se
 	r->cfg.whois_anyone = 1;
 	r->cfg.change_subject = 0;
 	r->cfg.max_occupants = srv->cfg->muc_max_occupants;
+	r->cfg.allow_pm = PL_MUC_PM_ANYONE;
 	pl_muc_history_init(&r->history, (size_t)srv->cfg->muc_history_length);
 	HASH_ADD_KEYPTR(hh, rooms, r->jid, strlen(r->jid), r);
 	PL_INFO(0, "room %s created", r->jid);
@@ -169,7 +170,7 @@ static void room_disco_info(pl_muc_room *r, pl_xml_node *iq)
 	pl_xml_node *id = pl_xml_add_elem(q, "identity", NULL);
 	pl_xml_set_attr(id, "category", "conference");
 	pl_xml_set_attr(id, "type", "text");
-	pl_xml_set_attr(id, "name", r->node);
+	pl_xml_set_attr(id, "name", r->cfg.name ? r->cfg.name : r->node);
 	add_feature(q, PL_NS_MUC);
 	add_feature(q, PL_NS_DISCO_INFO);
 	add_feature(q, r->cfg.public_room ? "muc_public" : "muc_hidden");
@@ -177,13 +178,15 @@ static void room_disco_info(pl_muc_room *r, pl_xml_node *iq)
 	add_feature(q, r->cfg.members_only ? "muc_membersonly" : "muc_open");
 	add_feature(q, r->cfg.moderated ? "muc_moderated" : "muc_unmoderated");
 	add_feature(q, r->cfg.whois_anyone ? "muc_nonanonymous" : "muc_semianonymous");
-	add_feature(q, "muc_unsecured");
+	add_feature(q, r->cfg.password_protected ? "muc_passwordprotected" : "muc_unsecured");
 	pl_xml_node *form = pl_xml_add_elem(q, "x", PL_NS_XDATA);
 	pl_xml_set_attr(form, "type", "result");
 	add_field(form, "FORM_TYPE", "hidden", NULL, "http://jabber.org/protocol/muc#roominfo");
 	char count[24];
 	snprintf(count, sizeof count, "%d", r->noccupants);
 	add_field(form, "muc#roominfo_occupants", NULL, "Number of occupants", count);
+	if (r->cfg.desc) add_field(form, "muc#roominfo_description", NULL, "Description", r->cfg.desc);
+	if (r->cfg.lang) add_field(form, "muc#roominfo_lang", NULL, "Language of discussion", r->cfg.lang);
 	add_field(form, "muc#roominfo_subject", NULL, "Subject", r->subject ? r->subject : "");
 	add_field(form, "muc#roominfo_changesubject", "boolean", "Occupants may change the subject",
 	          r->cfg.change_subject ? "1" : "0");
@@ -193,6 +196,32 @@ static void room_disco_info(pl_muc_room *r, pl_xml_node *iq)
 }
 
 /* ---- owner (XEP-0045 §10) ---- */
+
+/* The owner cancelled the initial configuration: the occupants (the owner's sessions) get unavailable
+ * presence with <destroy/>, then the room goes. */
+static void cancel_new_room(pl_muc_room *r)
+{
+	for (pl_muc_occupant *o = r->by_nick; o; o = o->hh.next) {
+		pl_xml_node *p = pl_xml_elem_new("presence", "jabber:client");
+		pl_xml_set_attr(p, "from", o->occ_jid);
+		pl_xml_set_attr(p, "type", "unavailable");
+		pl_xml_node *ux = pl_xml_add_elem(p, "x", PL_NS_MUC_USER);
+		pl_xml_node *it = pl_xml_add_elem(ux, "item", NULL);
+		pl_xml_set_attr(it, "affiliation", "none");
+		pl_xml_set_attr(it, "role", "none");
+		pl_xml_add_elem(ux, "destroy", NULL);
+		pl_xml_set_attr(pl_xml_add_elem(ux, "status", NULL), "code", "110");
+		pl_bytes *b = pl_stanza_bytes(p);
+		for (int i = 0; i < o->nfulls; i++) {
+			pl_session *s = pl_session_find(r->srv, o->fulls[i]);
+			if (s) pl_session_send(s, b);
+		}
+		pl_bytes_unref(b);
+		pl_xml_free(p);
+	}
+	PL_INFO(0, "room %s cancelled by its owner", r->jid);
+	pl_muc_room_destroy(r);
+}
 
 static void owner_iq(pl_muc_room *r, pl_xml_node *iq, const char *type)
 {
@@ -216,6 +245,7 @@ static void owner_iq(pl_muc_room *r, pl_xml_node *iq, const char *type)
 		pl_xml_set_attr(form, "type", "form");
 		pl_xml_add_text_elem(form, "title", NULL, "Room configuration");
 		add_field(form, "FORM_TYPE", "hidden", NULL, "http://jabber.org/protocol/muc#roomconfig");
+		pl_muc_config_form(r, form);
 		for (int i = 0; i < pl_muc_nhooks; i++)
 			if (pl_muc_hook_table[i]->config_form) pl_muc_hook_table[i]->config_form(r, form);
 		reply(r->srv, res);
@@ -223,9 +253,19 @@ static void owner_iq(pl_muc_room *r, pl_xml_node *iq, const char *type)
 	}
 	pl_xml_node *x = pl_xml_child(q, "x", PL_NS_XDATA);
 	const char *xt = x ? pl_xml_attr_get(x, "type") : NULL;
+	if (x && xt && !strcmp(xt, "cancel")) {
+		reply(r->srv, pl_iq_result(iq));
+		if (r->locked) cancel_new_room(r); /* §10.1.3 */
+		return;
+	}
 	if (!x || !xt || strcmp(xt, "submit") != 0) {
-		/* cancel (destroys a locked room, §10.1.3), <destroy/>: the next session's work */
+		/* <destroy/>: the next session's work */
 		pl_muc_bounce(r->srv, pl_xml_copy(iq), "cancel", "feature-not-implemented", NULL);
+		return;
+	}
+	const char *err = NULL;
+	if (pl_muc_config_submit(r, x, &err) != 0) {
+		pl_muc_bounce(r->srv, pl_xml_copy(iq), "modify", "bad-request", err);
 		return;
 	}
 	for (int i = 0; i < pl_muc_nhooks; i++) {
