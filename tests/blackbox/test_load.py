@@ -25,7 +25,6 @@ async def one_client(port, user, res, barrier, results, setup_slots):
               "xmlns:stream='http://etherx.jabber.org/streams'>")
 
     async def read_until(*tokens):
-        token = tokens
         buf = b""
         while not any(t in buf for t in tokens):
             chunk = await r.read(65536)
