@@ -10,7 +10,6 @@ import random
 import time
 import xml.etree.ElementTree as ET
 
-import pytest
 
 from conftest import pw
 from harness import NS_BIND, NS_CLIENT, NS_SASL, SLOW, RawClient, ScramClient, q

@@ -29,7 +29,7 @@ async def one_client(port, user, res, barrier, results, setup_slots):
         while not any(t in buf for t in tokens):
             chunk = await r.read(65536)
             if not chunk:
-                raise ConnectionError("closed while waiting for %r; got %r" % (token, buf[-300:]))
+                raise ConnectionError("closed while waiting for %r; got %r" % (tokens, buf[-300:]))
             buf += chunk
         return buf
 
