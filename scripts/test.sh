@@ -25,13 +25,16 @@ count_ctest() { # parses "N% tests passed, F tests failed out of T"
 	passed=$((passed + t - f)); failed=$((failed + f))
 }
 count_pytest() { # parses pytest's summary: "3 failed, 40 passed in 12.3s" (with or without "=" around)
-	local log=$1 line p f e
-	line=$(grep -E "^=* ?[0-9]+ (passed|failed|errors?).* in [0-9.]+s" "$log" | tail -1)
+	# a skipped test counts as failed: this script installs everything, so a skip hides a missing part
+	local log=$1 line p f e s
+	line=$(grep -E "^=* ?[0-9]+ (passed|failed|skipped|errors?).* in [0-9.]+s" "$log" | tail -1)
 	if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
 	p=$(echo "$line" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+" || echo 0)
 	f=$(echo "$line" | grep -oE "[0-9]+ failed" | grep -oE "[0-9]+" || echo 0)
 	e=$(echo "$line" | grep -oE "[0-9]+ errors?" | grep -oE "[0-9]+" || echo 0)
-	passed=$((passed + p)); failed=$((failed + f + e))
+	s=$(echo "$line" | grep -oE "[0-9]+ skipped" | grep -oE "[0-9]+" || echo 0)
+	[ "$s" -gt 0 ] && echo "$s skipped tests count as failed"
+	passed=$((passed + p)); failed=$((failed + f + e + s))
 }
 
 suite() { echo; echo "=== $* ==="; }
@@ -74,9 +77,11 @@ fi
 
 suite "fuzzing (${FUZZ_SECONDS}s per target)"
 if bash scripts/build.sh build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DPARLEY_FUZZ=ON; then
+	nfuzz=0
 	for bin in build-fuzz/fuzz_*; do
 		[ -x "$bin" ] || continue
 		name=$(basename "$bin"); name=${name#fuzz_}
+		nfuzz=$((nfuzz + 1))
 		work=$(mktemp -d)
 		[ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$work/"
 		if "$bin" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -artifact_prefix="tests/artifacts/" \
@@ -89,6 +94,7 @@ if bash scripts/build.sh build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=
 		fi
 		rm -rf "$work"
 	done
+	[ "$nfuzz" -gt 0 ] || { echo "no fuzz target was built"; failed=$((failed + 1)); }
 else
 	echo "fuzz build failed"; failed=$((failed + 1))
 fi

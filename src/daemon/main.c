@@ -73,7 +73,7 @@ static void raise_nofile(int wanted)
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl); /* warn on the real one */
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)wanted)
 		PL_WARN(0, "open-file limit %llu is below max_connections %d: raise LimitNOFILE or ulimit -n",

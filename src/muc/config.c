@@ -208,11 +208,7 @@ static void announce(pl_muc_room *r, const int *codes, int n)
 		pl_xml_set_attr(pl_xml_add_elem(x, "status", NULL), "code", num);
 	}
 	pl_bytes *b = pl_stanza_bytes(m);
-	for (pl_muc_occupant *o = r->by_nick; o; o = o->hh.next)
-		for (int i = 0; i < o->nfulls; i++) {
-			pl_session *s = pl_session_find(r->srv, o->fulls[i]);
-			if (s) pl_session_send(s, b);
-		}
+	for (pl_muc_occupant *o = r->by_nick; o; o = o->hh.next) pl_muc_send_to_occupant(o, b);
 	pl_bytes_unref(b);
 	pl_xml_free(m);
 }

@@ -92,6 +92,8 @@ void pl_muc_room_set_affiliation(pl_muc_room *r, const char *bare, int aff);
 /* Gives occupant o a new role and affiliation (no-op when both are unchanged): its new presence goes to
  * every occupant (serialized once per variant; o's own copy with 110), then on_role_change fires. */
 void pl_muc_room_set_role(pl_muc_occupant *o, int role, int aff);
+/* Queues b (a reference) to every session of occupant o. */
+void pl_muc_send_to_occupant(const pl_muc_occupant *o, pl_bytes *b);
 /* Removes o from the room as kicked (code 307) or banned (301): unavailable presence with the code, the
  * actor's nick and the reason (either may be NULL) to everyone, o's own copy adding 110; then
  * on_role_change and on_leave fire and o is freed. An empty room is left for the caller to destroy. */

@@ -83,7 +83,7 @@ static void send_to_real(pl_server *srv, const char *full, pl_bytes *b)
 	if (s) pl_session_send(s, b);
 }
 
-static void send_to_occupant(const pl_muc_occupant *o, pl_bytes *b)
+void pl_muc_send_to_occupant(const pl_muc_occupant *o, pl_bytes *b)
 {
 	for (int i = 0; i < o->nfulls; i++)
 		send_to_real(o->room->srv, o->fulls[i], b);
@@ -174,13 +174,13 @@ static void broadcast_presence(pl_muc_occupant *o, const int *extra, int nextra)
 {
 	pl_muc_room *r = o->room;
 	for (pl_muc_occupant *x = r->by_nick; x; x = x->hh.next)
-		if (x != o) send_to_occupant(x, sees_jid(r, x) ? o->pres_full : o->pres_anon);
+		if (x != o) pl_muc_send_to_occupant(x, sees_jid(r, x) ? o->pres_full : o->pres_anon);
 	int codes[8] = {110};
 	int n = 1;
 	for (int i = 0; i < nextra && n < 8; i++)
 		codes[n++] = extra[i];
 	pl_bytes *self = presence_bytes(o, NULL, 1, NULL, codes, n, NULL);
-	send_to_occupant(o, self);
+	pl_muc_send_to_occupant(o, self);
 	pl_bytes_unref(self);
 }
 
@@ -196,13 +196,13 @@ static void broadcast_unavailable(pl_muc_occupant *o, const char *new_nick, cons
 	                     ? pl_bytes_ref(full)
 	                     : presence_bytes(o, "unavailable", 0, new_nick, codes, n, status_from);
 	for (pl_muc_occupant *x = r->by_nick; x; x = x->hh.next)
-		if (x != o) send_to_occupant(x, sees_jid(r, x) ? full : anon);
+		if (x != o) pl_muc_send_to_occupant(x, sees_jid(r, x) ? full : anon);
 	pl_bytes_unref(full);
 	pl_bytes_unref(anon);
 	int self_codes[3] = {110, 303};
 	pl_bytes *self =
 	    presence_bytes(o, "unavailable", 1, new_nick, self_codes, new_nick ? 2 : 1, status_from);
-	send_to_occupant(o, self);
+	pl_muc_send_to_occupant(o, self);
 	pl_bytes_unref(self);
 }
 
@@ -421,7 +421,7 @@ ok:;
 	/* 2. the newcomer to the others (a second session under the same nick is not news to them) */
 	if (is_new)
 		for (pl_muc_occupant *y = r->by_nick; y; y = y->hh.next)
-			if (y != o) send_to_occupant(y, sees_jid(r, y) ? o->pres_full : o->pres_anon);
+			if (y != o) pl_muc_send_to_occupant(y, sees_jid(r, y) ? o->pres_full : o->pres_anon);
 	/* 3. its own presence, last */
 	int codes[4] = {110};
 	int n = 1;
@@ -550,11 +550,11 @@ void pl_muc_room_eject(pl_muc_occupant *o, int code, const char *actor_nick, con
 	pl_bytes *anon =
 	    r->cfg.whois_anyone ? pl_bytes_ref(full) : eject_bytes(o, 0, codes, 1, actor_nick, reason);
 	for (pl_muc_occupant *x = r->by_nick; x; x = x->hh.next)
-		if (x != o) send_to_occupant(x, sees_jid(r, x) ? full : anon);
+		if (x != o) pl_muc_send_to_occupant(x, sees_jid(r, x) ? full : anon);
 	pl_bytes_unref(full);
 	pl_bytes_unref(anon);
 	pl_bytes *self = eject_bytes(o, 1, codes, 2, actor_nick, reason);
-	send_to_occupant(o, self);
+	pl_muc_send_to_occupant(o, self);
 	pl_bytes_unref(self);
 	fire_role_change(o, old_role, o->affiliation);
 	for (int i = 0; i < pl_muc_nhooks; i++)
@@ -593,7 +593,7 @@ static void groupchat(pl_muc_room *r, pl_muc_occupant *o, pl_xml_node *m)
 	}
 	pl_bytes *b = pl_stanza_bytes(m);
 	for (pl_muc_occupant *x = r->by_nick; x; x = x->hh.next)
-		send_to_occupant(x, b);
+		pl_muc_send_to_occupant(x, b);
 	pl_bytes_unref(b);
 	if (body && r->history.cap > 0) {
 		/* kept with its delay (XEP-0203, from the room), serialized once for every replay */
@@ -628,7 +628,7 @@ static void private_message(pl_muc_room *r, pl_muc_occupant *o, pl_xml_node *m, 
 	pl_xml_set_attr(m, "to", NULL);
 	if (!pl_xml_child(m, "x", PL_NS_MUC_USER)) pl_xml_add_elem(m, "x", PL_NS_MUC_USER); /* §7.5 */
 	pl_bytes *b = pl_stanza_bytes(m);
-	send_to_occupant(target, b);
+	pl_muc_send_to_occupant(target, b);
 	pl_bytes_unref(b);
 	pl_xml_free(m);
 }

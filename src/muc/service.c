@@ -212,10 +212,7 @@ static void cancel_new_room(pl_muc_room *r)
 		pl_xml_add_elem(ux, "destroy", NULL);
 		pl_xml_set_attr(pl_xml_add_elem(ux, "status", NULL), "code", "110");
 		pl_bytes *b = pl_stanza_bytes(p);
-		for (int i = 0; i < o->nfulls; i++) {
-			pl_session *s = pl_session_find(r->srv, o->fulls[i]);
-			if (s) pl_session_send(s, b);
-		}
+		pl_muc_send_to_occupant(o, b);
 		pl_bytes_unref(b);
 		pl_xml_free(p);
 	}

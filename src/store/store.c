@@ -86,6 +86,14 @@ static const pl_store_backend *const backends[] = {
     &pl_store_sqlite_backend,
 };
 
+void pl_store_free_items(pl_roster_item *items, size_t n)
+{
+	if (!items) return;
+	for (size_t i = 0; i < n; i++)
+		pl_roster_item_clear(&items[i]);
+	pl_free(items);
+}
+
 void pl_store_free_strv(char **v, size_t n)
 {
 	if (!v) return;
@@ -126,11 +134,7 @@ static void job_free(store_job *j)
 	pl_free(j->arg);
 	pl_roster_item_clear(&j->item);
 	pl_store_free_strv(j->strv, j->n);
-	if (j->items) {
-		for (size_t i = 0; i < j->n; i++)
-			pl_roster_item_clear(&j->items[i]);
-		pl_free(j->items);
-	}
+	pl_store_free_items(j->items, j->n);
 	memset(&j->creds, 0, sizeof j->creds);
 	pl_free(j);
 }

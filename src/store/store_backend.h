@@ -52,5 +52,7 @@ int pl_store_sqlite_latest_version(void);
 
 /* Frees a vector of n strings and the vector. */
 void pl_store_free_strv(char **v, size_t n);
+/* Clears n roster items and frees the array (NULL is a no-op). */
+void pl_store_free_items(pl_roster_item *items, size_t n);
 
 #endif

@@ -489,13 +489,6 @@ static int read_version(sqlite_db *d, const char *host, const char *user, long l
 	return rc;
 }
 
-static void free_items(pl_roster_item *items, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		pl_roster_item_clear(&items[i]);
-	pl_free(items);
-}
-
 static int sqlite_roster_get(void *p, const char *host, const char *user, pl_roster_item **out, size_t *n,
                              long long *version)
 {
@@ -529,7 +522,7 @@ static int sqlite_roster_get(void *p, const char *host, const char *user, pl_ros
 	if (rc == 0) rc = read_version(d, host, user, version);
 	rc = tx_end(d, rc);
 	if (rc != 0) {
-		free_items(items, len);
+		pl_store_free_items(items, len);
 		return rc;
 	}
 	*out = items;

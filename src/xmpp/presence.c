@@ -59,6 +59,7 @@ static void send_current_presence(pl_server *srv, const char *of_bare, pl_sessio
  * `to_bare` (after a subscription was approved), or unavailable when `unavailable`. */
 static void send_presence_of_user_to(pl_server *srv, pl_user *of, const char *to_bare, int unavailable)
 {
+	/* serialized once per session, the same bytes to every session of to_bare */
 	for (pl_session *s = of->sessions; s; s = s->next_in_user) {
 		if (!s->available || !s->presence) continue;
 		if (unavailable) {
@@ -382,4 +383,9 @@ void pl_presence_session_ended(pl_session *s)
 	broadcast(s, b); /* s left the session list already: reaches contacts and other resources */
 	pl_bytes_unref(b);
 	send_unavailable_to_directed(s);
+}
+
+void pl_presence_unavailable_to(pl_user *of, const char *to_bare)
+{
+	send_presence_of_user_to(of->srv, of, to_bare, 1);
 }

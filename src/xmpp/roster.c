@@ -164,14 +164,7 @@ static int roster_set(pl_session *from, pl_xml_node *iq, pl_user *u)
 		if (had_from) {
 			/* the contact stops seeing the user: unavailable from every available resource (RFC 6121
 			 * §2.5.2, §3.2.2), sent while the contact is still known */
-			for (pl_session *s = u->sessions; s; s = s->next_in_user) {
-				if (!s->available) continue;
-				pl_xml_node *p = pl_xml_elem_new("presence", PL_NS_CLIENT);
-				pl_xml_set_attr(p, "type", "unavailable");
-				pl_xml_set_attr(p, "from", s->full);
-				pl_xml_set_attr(p, "to", bare);
-				pl_route_local(u->srv, p);
-			}
+			pl_presence_unavailable_to(u, bare);
 		}
 		roster_remove(u, c);
 		pl_xml_node *res = pl_iq_result(iq);

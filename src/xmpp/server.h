@@ -220,6 +220,9 @@ void pl_iq_handle(pl_session *from, pl_xml_node *iq, const pl_jid *to);
 /* ---- presence and roster (presence.c, roster.c) ---- */
 void pl_presence_from_client(pl_session *s, pl_xml_node *p, const pl_jid *to);
 void pl_presence_session_ended(pl_session *s);
+/* Unavailable presence from every available session of `of` to every available session of to_bare (a
+ * contact that stops seeing the user, RFC 6121 §2.5.2 / §3.2.2). */
+void pl_presence_unavailable_to(pl_user *of, const char *to_bare);
 int pl_roster_iq(pl_session *from, pl_xml_node *iq, pl_user *to_user);
 /* Stores the contact (write-through) and pushes it to interested sessions. */
 void pl_roster_update(pl_user *u, pl_contact *c);

@@ -76,7 +76,7 @@ def test_anonymous_login(server):
     c = RawClient(server.port)
     c.open("anon.localhost")
     c.starttls("anon.localhost")
-    assert c.mechanisms() == ["ANONYMOUS"] or "ANONYMOUS" in c.mechanisms()
+    assert "ANONYMOUS" in c.mechanisms()
     el = c.auth_anonymous()
     assert el.tag == q(NS_SASL, "success")
     c.open("anon.localhost")
